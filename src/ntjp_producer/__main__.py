@@ -1,0 +1,3 @@
+from ntjp_producer.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,165 @@
+"""``ntjp-producer``: serve, import, certificates and database, from one command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ntjp_producer import __version__, settings as settings_mod
+
+EXIT_USAGE, EXIT_REFUSED = 2, 3
+
+
+def _add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", help="database URL, e.g. sqlite:///var/ntjp.db or postgresql://user@host/db")
+    p.add_argument("--config", help="settings file (TOML, section [producer])")
+
+
+def _settings(args: argparse.Namespace, **overrides) -> settings_mod.Settings:
+    base = settings_mod.load(getattr(args, "config", None))
+    return base.with_overrides(db=getattr(args, "db", None), **overrides)
+
+
+def cmd_certs_init(args: argparse.Namespace) -> int:
+    from ntjp_producer.transport import certs
+
+    written = certs.init(args.dir, force=args.force)
+    if not written:
+        print(f"{args.dir}: certificates exist already (use --force to make new ones)")
+    else:
+        print(f"wrote a dev CA, server and {len(written) - 2} client certificates to {args.dir}")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from ntjp_producer.storage import db
+
+    s = _settings(args)
+    db.migrate(s.db)
+    print(f"database at newest schema: {s.db}")
+    return 0
+
+
+def cmd_fmb_import(args: argparse.Namespace) -> int:
+    from ntjp_producer.fmb.importer import import_release
+    from ntjp_producer.fmb.release import ReleaseError
+    from ntjp_producer.storage import db
+
+    s = _settings(args)
+    _ensure_sqlite_dir(s.db)
+    db.migrate(s.db)
+    try:
+        report = import_release(db.session_factory(s.db), args.release_dir)
+    except ReleaseError as exc:
+        print(f"import refused, nothing changed: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    summary = {k: c.summary() for k, c in report.changes.items()}
+    if report.changed:
+        print(f"imported FMB release {report.release_version} (version stamp {report.stamp})")
+    else:
+        print(f"FMB release {report.release_version} is already imported; nothing changed")
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ntjp_producer.storage import db
+    from ntjp_producer.transport.server import ProducerServer
+
+    s = _settings(
+        args,
+        service=args.service,
+        bind=args.bind,
+        tls_dir=args.tls_dir,
+        logical_addresses=args.logical_address,
+        workers=args.workers,
+        max_body_bytes=args.max_body_bytes,
+    )
+    _ensure_sqlite_dir(s.db)
+    db.migrate(s.db)
+    _print_howto(s)
+    try:
+        ProducerServer(s).run()
+    except FileNotFoundError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _print_howto(s: settings_mod.Settings) -> None:
+    host, _, port = s.bind.rpartition(":")
+    base = f"https://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"  # noqa: S104
+    t = s.tls_path
+    la = s.logical_addresses[0]
+    print(
+        f"""
+ntjp-producer {__version__}: serving {s.service.upper()} at {base} (mutual TLS, logical address {la})
+  WSDLs:  {base}/GetFmb/1/rivtabp21?wsdl  (also GetDiagnosInformation, GetVersions, PingForConfiguration)
+
+Call it with curl and the dev client certificate:
+  curl --cacert {t}/ca.pem --cert {t}/clients/region.pem --key {t}/clients/region-key.pem \\
+    -H 'Content-Type: text/xml; charset=utf-8' {base}/GetVersions/1/rivtabp21 --data \\
+    '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><LogicalAddress xmlns="urn:riv:itintegration:registry:1">{la}</LogicalAddress></s:Header><s:Body><GetVersions xmlns="urn:riv:processmanagement:decisionsupport:insurancemedicinedecisionsupport:GetVersionsResponder:1"/></s:Body></s:Envelope>'
+
+Or with zeep:
+  import requests, zeep
+  session = requests.Session()
+  session.verify = "{t}/ca.pem"
+  session.cert = ("{t}/clients/region.pem", "{t}/clients/region-key.pem")
+  client = zeep.Client("{base}/GetFmb/1/rivtabp21?wsdl", transport=zeep.Transport(session=session))
+  print(client.service.GetFmb(LogicalAddress="{la}", diagnosKod=[{{"code": "J20"}}]))
+""",
+        flush=True,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ntjp-producer", description=__doc__)
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="serve a product's RIV-TA contracts over mutual TLS (gunicorn)")
+    p.add_argument("--service", choices=["fmb"], help="which product (default fmb)")
+    _add_db(p)
+    p.add_argument("--bind", help="HOST:PORT (default 127.0.0.1:8443)")
+    p.add_argument("--tls-dir", help="folder with ca.pem, server.pem, server-key.pem (default var/tls)")
+    p.add_argument("--logical-address", action="append", help="logical address to answer (repeatable)")
+    p.add_argument("--workers", type=int, help="gunicorn worker processes (default 2)")
+    p.add_argument("--max-body-bytes", type=int, help="largest request accepted (default 1 MiB)")
+    p.set_defaults(func=cmd_serve)
+
+    certs = sub.add_parser("certs", help="development certificates").add_subparsers(dest="sub", required=True)
+    p = certs.add_parser("init", help="write a dev CA, server and client certificates")
+    p.add_argument("dir")
+    p.add_argument("--force", action="store_true", help="replace an existing set")
+    p.set_defaults(func=cmd_certs_init)
+
+    dbp = sub.add_parser("db", help="database schema").add_subparsers(dest="sub", required=True)
+    p = dbp.add_parser("upgrade", help="migrate the database to the newest schema")
+    _add_db(p)
+    p.set_defaults(func=cmd_db_upgrade)
+
+    fmb = sub.add_parser("fmb", help="FMB data").add_subparsers(dest="sub", required=True)
+    p = fmb.add_parser("import", help="import a release folder in the open API's format")
+    p.add_argument("release_dir")
+    _add_db(p)
+    p.set_defaults(func=cmd_fmb_import)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, OSError) as exc:
+        print(f"ntjp-producer: {exc}", file=sys.stderr)
+        return EXIT_USAGE

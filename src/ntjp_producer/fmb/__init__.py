@@ -1,0 +1,1 @@
+"""FMB, försäkringsmedicinskt beslutsstöd: import, versioning and queries (no SOAP here)."""

@@ -1,0 +1,189 @@
+"""FMB material as the domain sees it: plain Python, no SOAP, no JSON:API.
+
+Built from the open API attributes kept in storage; texts the API carries as HTML arrive here as
+plain text, since every consumer of these objects (SOAP today) wants text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from ntjp_producer.fmb import codes
+from ntjp_producer.fmb.release import ATGARD_STATUS, URVAL_LISTS
+from ntjp_producer.fmb.text import html_to_text
+
+
+@dataclass(frozen=True)
+class Kod:
+    code: str
+    code_system: str | None = None
+    code_system_name: str | None = None
+    display_name: str | None = None
+
+    @classmethod
+    def from_api(cls, entry: dict[str, Any]) -> Kod:
+        return cls(entry["kod"], entry.get("kodsystem"), entry.get("kodsystemnamn"), entry.get("beskrivning"))
+
+    @classmethod
+    def diagnos(cls, entry: dict[str, Any]) -> Kod:
+        return cls(codes.normalise(entry["kod"]), codes.ICD10SE_OID, "ICD-10-SE", entry.get("beskrivning"))
+
+
+@dataclass(frozen=True)
+class Giltighet:
+    start: dt.date
+    slut: dt.date | None
+
+    def active_on(self, day: dt.date) -> bool:
+        return self.start <= day and (self.slut is None or self.slut >= day)
+
+
+@dataclass(frozen=True)
+class Villkor:
+    """Each list entry is one selection (AND between them); its codes are alternatives (OR)."""
+
+    svarighetsgrad: list[list[Kod]] = field(default_factory=list)
+    sjukdomsforlopp: list[list[Kod]] = field(default_factory=list)
+    komplicerande_faktor: list[list[Kod]] = field(default_factory=list)
+    samsjuklighet: list[list[Kod]] = field(default_factory=list)
+    planerad_atgard: list[list[Kod]] = field(default_factory=list)
+    utford_atgard: list[list[Kod]] = field(default_factory=list)
+    pagaende_atgard: list[list[Kod]] = field(default_factory=list)
+    arbetsbelastning: list[list[Kod]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Sjukskrivningstid:
+    value: float
+    unit: str
+
+
+@dataclass(frozen=True)
+class Beslutsunderlag:
+    underlags_id: str
+    giltighet: Giltighet
+    version: int
+    textuellt_underlag: str | None
+    sjukskrivningstid_text: str
+    sjukskrivningstid: Sjukskrivningstid | None
+    sjukskrivningsgrad: Kod
+    senast_andrad: dt.datetime
+    huvuddiagnoser: list[Kod]
+    villkor: Villkor
+
+
+@dataclass(frozen=True)
+class DiagnosInformation:
+    informations_id: str
+    giltighet: Giltighet
+    version: int
+    rubrik: str
+    aktivitetsbegransning_beskrivning: str | None
+    funktionsnedsattning_beskrivning: str | None
+    senast_andrad: dt.datetime
+    huvuddiagnoser: list[Kod]
+    aktivitetsbegransning: list[Kod]
+    funktionsnedsattning: list[Kod]
+    symtom_prognos_behandling: str | None
+    generell_information: str | None
+
+
+@dataclass(frozen=True)
+class Version:
+    senaste_versionsuppdatering: str
+    senate_andring: str
+
+
+@dataclass(frozen=True)
+class Versioner:
+    fmb: Version
+    diagnosinformation: Version
+
+
+_VILLKOR_FIELD = {
+    "urvalsvarighetsgrad": "svarighetsgrad",
+    "urvalsjukdomsforlopp": "sjukdomsforlopp",
+    "urvalkomplicerandefaktor": "komplicerande_faktor",
+    "urvalarbetsbelastning": "arbetsbelastning",
+}
+_ATGARD_FIELD = {"planerad": "planerad_atgard", "utford": "utford_atgard", "pagaende": "pagaende_atgard"}
+
+
+def _villkor(tillstand: dict[str, Any]) -> Villkor:
+    selections: dict[str, list[list[Kod]]] = {}
+    for key, inner in URVAL_LISTS.items():
+        selections[_VILLKOR_FIELD[key]] = [
+            [Kod.from_api(k) for k in sel[inner]] for sel in tillstand.get(key) or []
+        ]
+    # The open API lists comorbidities as groups of one; any one of them satisfies the typfall's
+    # condition ("samsjuklighet"), so they form one selection of alternatives.
+    samsjuklighet = [
+        Kod.from_api(k)
+        for group in tillstand.get("urvalsamsjuklighet") or []
+        for entry in (group if isinstance(group, list) else [group])
+        for k in entry.get("diagnoskod") or []
+    ]
+    selections["samsjuklighet"] = [samsjuklighet] if samsjuklighet else []
+    for name in _ATGARD_FIELD.values():
+        selections[name] = []
+    for sel in tillstand.get("urvalatgard") or []:
+        status = ATGARD_STATUS[sel["status"]["kod"]]
+        selections[_ATGARD_FIELD[status]].append([Kod.from_api(k) for k in sel["kod"]])
+    return Villkor(**selections)
+
+
+def _giltighet(start: dt.date, slut: dt.date | None) -> Giltighet:
+    return Giltighet(start, slut)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """SQLite hands timestamps back without a zone; they were written in UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def beslutsunderlag(
+    item_id: str, version: int, start: dt.date, slut: dt.date | None, senast_andrad: dt.datetime, a: dict
+) -> Beslutsunderlag:
+    rek = a["rekommenderadsjukskrivning"]
+    tid = rek.get("maximalsjukskrivningstid")
+    return Beslutsunderlag(
+        underlags_id=item_id,
+        giltighet=_giltighet(start, slut),
+        version=version,
+        textuellt_underlag=a.get("typfallsmening"),
+        sjukskrivningstid_text=rek["typfalletsrekommenderadesjukskrivning"],
+        sjukskrivningstid=(
+            Sjukskrivningstid(float(tid), rek["maximalsjukskrivningsenhet"]) if tid is not None else None
+        ),
+        sjukskrivningsgrad=Kod.from_api(rek["maximalsjukskrivningsgrad"]),
+        senast_andrad=_aware(senast_andrad),
+        huvuddiagnoser=[Kod.diagnos(k) for k in a["fmbtillstand"]["diagnoskod"]],
+        villkor=_villkor(a["fmbtillstand"]),
+    )
+
+
+def diagnosinformation(
+    item_id: str, version: int, start: dt.date, slut: dt.date | None, senast_andrad: dt.datetime, a: dict
+) -> DiagnosInformation:
+    akt = a.get("aktivitetsbegransning") or {}
+    fun = a.get("funktionsnedsattning") or {}
+
+    def icf(block: dict) -> list[Kod]:
+        return [Kod.from_api(k) for k in (block.get("centralkod") or []) + (block.get("kompletterandekod") or [])]
+
+    return DiagnosInformation(
+        informations_id=item_id,
+        giltighet=_giltighet(start, slut),
+        version=version,
+        rubrik=a["diagnosrubrik"],
+        aktivitetsbegransning_beskrivning=akt.get("aktivitetsbegransningsbeskrivning"),
+        funktionsnedsattning_beskrivning=fun.get("funktionsnedsattningsbeskrivning"),
+        senast_andrad=_aware(senast_andrad),
+        huvuddiagnoser=[Kod.diagnos(k) for k in a["diagnoskod"]],
+        aktivitetsbegransning=icf(akt),
+        funktionsnedsattning=icf(fun),
+        symtom_prognos_behandling=html_to_text((a.get("symtomprognosbehandling") or {}).get("markup")),
+        generell_information=html_to_text((a.get("forsakringsmedicinskinformation") or {}).get("markup")),
+    )

@@ -1,0 +1,153 @@
+"""FMB queries, the one place both the SOAP services and the JSON API ask.
+
+FMB changes only on import, while consumers read it all day, so each process keeps a snapshot of
+the material and reloads it when the stored version state moves. One small query per call checks
+that; the snapshot and its version block come from one read, so a response never mixes releases.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from ntjp_producer.fmb import codes, material, versioning
+from ntjp_producer.fmb.models import DIAGNOSINFORMATION, TYPFALL, FmbImport, FmbItem, FmbState
+
+
+class NoFmbData(LookupError):
+    """Nothing has been imported yet: there is no version to answer with."""
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    token: tuple[str, str]
+    version: material.Version
+    items: list[Any]
+    by_code: dict[str, list[Any]]
+
+
+_BUILDERS: dict[str, Callable[..., Any]] = {
+    TYPFALL: material.beslutsunderlag,
+    DIAGNOSINFORMATION: material.diagnosinformation,
+}
+
+
+def _sort_key(item_id: str) -> tuple[int, int | str]:
+    return (0, int(item_id)) if item_id.isdigit() else (1, item_id)
+
+
+class FmbService:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self._snapshots: dict[str, _Snapshot] = {}
+        self._lock = threading.Lock()
+
+    # -- snapshot ---------------------------------------------------------------------------
+
+    def _snapshot(self, kind: str) -> _Snapshot:
+        with self._sessions() as session:
+            state = session.get(FmbState, kind, populate_existing=True)
+            if state is None:
+                raise NoFmbData("no FMB release has been imported")
+            token = (state.senaste_versionsuppdatering, state.senate_andring)
+            current = self._snapshots.get(kind)
+            if current is not None and current.token == token:
+                return current
+            rows = session.scalars(select(FmbItem).where(FmbItem.kind == kind)).all()
+            build = _BUILDERS[kind]
+            items = []
+            by_code: dict[str, list[Any]] = {}
+            for row in sorted(rows, key=lambda r: _sort_key(r.item_id)):
+                obj = build(row.item_id, row.version, row.giltig_start, row.giltig_slut,
+                            row.senast_andrad, row.attributes)
+                items.append(obj)
+                for d in row.diagnoser:
+                    by_code.setdefault(d.kod, []).append(obj)
+            snap = _Snapshot(token, material.Version(*token), items, by_code)
+        with self._lock:
+            self._snapshots[kind] = snap
+        return snap
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def _select(
+        self, snap: _Snapshot, diagnoskoder: Iterable[str] | None, aven_ej_aktiva: bool, today: dt.date
+    ) -> list[Any]:
+        def visible(item: Any) -> bool:
+            return aven_ej_aktiva or item.giltighet.active_on(today)
+
+        koder = [codes.normalise(k) for k in diagnoskoder or []]
+        if not koder:
+            return [i for i in snap.items if visible(i)]
+        chosen: dict[int, Any] = {}
+        for kod in koder:
+            for candidate in codes.lineage(kod):
+                found = [i for i in snap.by_code.get(candidate, []) if visible(i)]
+                if found:
+                    chosen.update((id(i), i) for i in found)
+                    break
+        order = {id(i): n for n, i in enumerate(snap.items)}
+        return sorted(chosen.values(), key=lambda i: order[id(i)])
+
+    def beslutsunderlag(
+        self,
+        *,
+        diagnoskoder: Iterable[str] | None = None,
+        underlags_ids: Iterable[str] | None = None,
+        aven_ej_aktiva: bool = False,
+        today: dt.date | None = None,
+    ) -> tuple[list[material.Beslutsunderlag], material.Version]:
+        """GetFmb's question. Raises InvalidDiagnosisCode for a malformed code."""
+        snap = self._snapshot(TYPFALL)
+        found = self._select(snap, diagnoskoder, aven_ej_aktiva, today or versioning.today())
+        ids = {i.strip() for i in underlags_ids or [] if i is not None}
+        if ids:
+            found = [b for b in found if b.underlags_id in ids]
+        return found, snap.version
+
+    def diagnosinformation(
+        self,
+        *,
+        diagnoskoder: Iterable[str] | None = None,
+        aven_ej_aktiva: bool = False,
+        today: dt.date | None = None,
+    ) -> tuple[list[material.DiagnosInformation], material.Version]:
+        snap = self._snapshot(DIAGNOSINFORMATION)
+        return self._select(snap, diagnoskoder, aven_ej_aktiva, today or versioning.today()), snap.version
+
+    def versioner(self) -> material.Versioner:
+        with self._sessions() as session:
+            states = {s.kind: s for s in session.scalars(select(FmbState))}
+        if set(states) != {TYPFALL, DIAGNOSINFORMATION}:
+            raise NoFmbData("no FMB release has been imported")
+
+        def version(kind: str) -> material.Version:
+            return material.Version(states[kind].senaste_versionsuppdatering, states[kind].senate_andring)
+
+        return material.Versioner(version(TYPFALL), version(DIAGNOSINFORMATION))
+
+    def health(self) -> dict[str, str]:
+        """What PingForConfiguration reports: database reachable, which release, imported when."""
+        try:
+            with self._sessions() as session:
+                session.execute(text("SELECT 1"))
+                state = session.get(FmbState, TYPFALL)
+                last = session.scalars(select(FmbImport).order_by(FmbImport.pk.desc()).limit(1)).first()
+        except Exception:
+            return {"dbStatus": "error"}
+        result = {"dbStatus": "ok"}
+        if state is None:
+            result["dataStatus"] = "no release imported"
+        else:
+            result["dataStatus"] = "ok"
+            result["fmbRelease"] = state.release_version or "unknown"
+            result["fmbSenateAndring"] = state.senate_andring
+        if last is not None:
+            result["lastImport"] = versioning.stamp(last.imported_at.replace(tzinfo=last.imported_at.tzinfo or dt.UTC))
+        return result

@@ -1,0 +1,64 @@
+"""A contract as the plumbing sees it: where it is served, which files define it, who answers.
+
+Each endpoint serves its WSDL at ``?wsdl`` and every schema it imports at ``?xsd=PATH``, with the
+relative ``schemaLocation``s of the files in ``wsdl/`` and ``schemas/`` rewritten to those URLs,
+so a consumer can generate its client from the running producer alone.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+from lxml import etree
+
+from ntjp_producer import contract_files
+
+_IMPORT_XPATH = "//*[local-name()='import' or local-name()='include'][@schemaLocation]"
+
+
+@dataclass
+class Contract:
+    name: str
+    responder_ns: str
+    wsgi: Callable  # the contract adapter (a Spyne WsgiApplication)
+    major: int = 1
+    schema: etree.XMLSchema = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.schema = etree.XMLSchema(etree.parse(str(contract_files.responder_xsd(self.name))))
+
+    @property
+    def path(self) -> str:
+        return f"/{self.name}/{self.major}/rivtabp21"
+
+    @property
+    def request_element(self) -> str:
+        return f"{{{self.responder_ns}}}{self.name}"
+
+    @property
+    def soap_action(self) -> str:
+        return f"{self.responder_ns}:{self.name}"
+
+    def wsdl(self, base_url: str) -> bytes:
+        return _rewrite(contract_files.wsdl(self.name), base_url + self.path)
+
+    def xsd(self, relative: str, base_url: str) -> bytes | None:
+        """A schema under ``schemas/`` by its path there; None for anything else."""
+        path = contract_files.schema(relative)
+        if path is None:
+            return None
+        return _rewrite(path, base_url + self.path)
+
+
+def _rewrite(path: Path, endpoint_url: str) -> bytes:
+    tree = etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True))
+    for el in tree.xpath(_IMPORT_XPATH):
+        target = posixpath.normpath(posixpath.join(contract_files.relative_dir(path), el.get("schemaLocation")))
+        el.set("schemaLocation", f"{endpoint_url}?xsd={quote(target)}")
+    for addr in tree.xpath("//*[local-name()='address'][@location]"):
+        addr.set("location", endpoint_url)
+    return etree.tostring(tree, xml_declaration=True, encoding="UTF-8")

@@ -1,0 +1,56 @@
+"""PingForConfiguration, the platform's monitoring contract, answered by every producer.
+
+It reports the application version and the state of each dependency the product names (for FMB:
+the database and the imported release). A failing database is answered with a Server fault,
+quickly, so the platform's monitor sees the producer as down instead of timing out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from spyne import ComplexModel, ServiceBase, Unicode, rpc
+from spyne.model.fault import Fault
+
+from ntjp_producer import __version__, ns
+from ntjp_producer.fmb.versioning import SWEDEN
+
+R = ns.PING_RESPONDER
+
+
+class ConfigurationType(ComplexModel):
+    __namespace__ = ns.MONITORING
+    _type_info = [("name", Unicode(min_occurs=1)), ("value", Unicode(min_occurs=1))]
+
+
+class PingForConfigurationType(ComplexModel):
+    __namespace__ = R
+    _type_info = [("serviceContractNamespace", Unicode(min_occurs=1)), ("logicalAddress", Unicode(min_occurs=1))]
+
+
+class PingForConfigurationResponseType(ComplexModel):
+    __namespace__ = R
+    _type_info = [
+        ("version", Unicode(min_occurs=1)),
+        ("pingDateTime", Unicode(min_occurs=1)),
+        ("configuration", ConfigurationType.customize(min_occurs=0, max_occurs="unbounded")),
+    ]
+
+
+def build_ping_service(health: Callable[[], dict[str, str]]) -> type[ServiceBase]:
+    class PingForConfigurationResponder(ServiceBase):
+        @rpc(PingForConfigurationType, _body_style="bare", _returns=PingForConfigurationResponseType,
+             _operation_name="PingForConfiguration", _in_message_name="PingForConfiguration",
+             _out_message_name="PingForConfigurationResponse")
+        def PingForConfiguration(ctx, request):
+            status = health()
+            if status.get("dbStatus") != "ok":
+                raise Fault("Server", "dbStatus=error: the database does not answer")
+            return PingForConfigurationResponseType(
+                version=__version__,
+                pingDateTime=dt.datetime.now(SWEDEN).strftime("%Y%m%d%H%M%S"),
+                configuration=[ConfigurationType(name=k, value=v) for k, v in status.items()],
+            )
+
+    return PingForConfigurationResponder

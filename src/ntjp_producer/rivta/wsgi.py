@@ -1,0 +1,196 @@
+"""The RIV-TA layer in front of every contract adapter.
+
+Every request passes the same checks, in this order, before a contract adapter sees it:
+size limit, Content-Type, safe parsing (no DTD, no entities, bounded depth), SOAP 1.1 envelope
+(SOAP 1.2 is a VersionMismatch), the LogicalAddress header, the request element of this endpoint's
+contract, and validation against the contract's responder schema. Each refusal is a SOAP 1.1
+fault (HTTP 500) that says what was wrong; no exception ever reaches the caller as a stack trace.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from urllib.parse import parse_qs
+
+from lxml import etree
+
+from ntjp_producer import logs, ns
+from ntjp_producer.rivta import loader
+from ntjp_producer.rivta.contracts import Contract
+from ntjp_producer.rivta.faults import CLIENT, SERVER, VERSION_MISMATCH, RivtaFault, envelope
+
+log = logging.getLogger(__name__)
+
+CORRELATION_HEADER = "x-skltp-correlation-id"
+_CORRELATION_ENV = "HTTP_" + CORRELATION_HEADER.upper().replace("-", "_")
+_XML = "text/xml; charset=utf-8"
+
+
+class RivtaApplication:
+    def __init__(
+        self, contracts: Iterable[Contract], *, logical_addresses: Iterable[str], max_body_bytes: int
+    ) -> None:
+        self.contracts = {c.path: c for c in contracts}
+        self.logical_addresses = frozenset(logical_addresses)
+        self.max_body_bytes = max_body_bytes
+
+    # -- WSGI entry ---------------------------------------------------------------------------
+
+    def __call__(self, environ, start_response):
+        cid = (environ.get(_CORRELATION_ENV) or "").strip()[:128] or str(uuid.uuid4())
+        token = logs.correlation_id.set(cid)
+        started = time.perf_counter()
+        status, headers, body, outcome = "500 Internal Server Error", [], b"", "server_fault"
+        try:
+            status, headers, body, outcome = self._handle(environ)
+        except RivtaFault as fault:
+            status, headers, body = self._fault(fault.code, fault.message)
+            outcome = "client_fault" if fault.code != SERVER else "server_fault"
+        except Exception:
+            log.exception("unhandled error")
+            status, headers, body = self._fault(SERVER, f"Internal error; correlation id {cid}")
+        finally:
+            path = environ.get("PATH_INFO", "")
+            log.info(
+                "call",
+                extra={
+                    "path": path,
+                    "method": environ.get("REQUEST_METHOD"),
+                    "status": int(status.split()[0]),
+                    "outcome": outcome,
+                    "caller_hsaid": environ.get("ntjp.caller_hsaid"),
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+            logs.correlation_id.reset(token)
+        headers = [*headers, ("Content-Length", str(len(body))), (CORRELATION_HEADER, cid)]
+        start_response(status, headers)
+        return [body]
+
+    # -- routing ------------------------------------------------------------------------------
+
+    def _handle(self, environ) -> tuple[str, list, bytes, str]:
+        path = environ.get("PATH_INFO", "")
+        contract = self.contracts.get(path)
+        method = environ.get("REQUEST_METHOD", "GET")
+        if contract is None:
+            body = (f"No service at {path}. Services: " + ", ".join(sorted(self.contracts)) + "\n").encode()
+            return "404 Not Found", [("Content-Type", "text/plain; charset=utf-8")], body, "not_found"
+        if method in ("GET", "HEAD"):
+            return self._metadata(contract, environ)
+        if method != "POST":
+            raise RivtaFault(CLIENT, f"HTTP method {method} is not supported; SOAP requests are POSTed")
+        return self._call(contract, environ)
+
+    def _metadata(self, contract: Contract, environ) -> tuple[str, list, bytes, str]:
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        base = _base_url(environ)
+        if "wsdl" in query or "WSDL" in query:
+            return "200 OK", [("Content-Type", _XML)], contract.wsdl(base), "metadata"
+        if "xsd" in query:
+            xsd = contract.xsd(query["xsd"][0], base)
+            if xsd is not None:
+                return "200 OK", [("Content-Type", _XML)], xsd, "metadata"
+            return "404 Not Found", [("Content-Type", "text/plain")], b"No such schema\n", "not_found"
+        body = f"{contract.name} (RIV-TA rivtabp21). WSDL: {base}{contract.path}?wsdl\n".encode()
+        return "200 OK", [("Content-Type", "text/plain; charset=utf-8")], body, "metadata"
+
+    # -- a SOAP call --------------------------------------------------------------------------
+
+    def _call(self, contract: Contract, environ) -> tuple[str, list, bytes, str]:
+        content_type = (environ.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
+        if content_type == "application/soap+xml":
+            raise RivtaFault(VERSION_MISMATCH, "SOAP 1.2 is not supported; RIV-TA uses SOAP 1.1 (text/xml)")
+        if content_type != "text/xml":
+            raise RivtaFault(CLIENT, f"Content-Type must be text/xml for SOAP 1.1, not '{content_type or 'none'}'")
+        data = self._read_body(environ)
+        try:
+            root = loader.parse(data)
+        except loader.UnsafeXml as exc:
+            raise RivtaFault(CLIENT, str(exc)) from None
+        request = self._check_envelope(contract, root)
+        self._validate(contract, request)
+        return self._dispatch(contract, environ, data)
+
+    def _read_body(self, environ) -> bytes:
+        limit = self.max_body_bytes
+        try:
+            declared = int(environ.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            raise RivtaFault(CLIENT, "Invalid Content-Length") from None
+        if declared > limit:
+            raise RivtaFault(CLIENT, f"Request body larger than {limit} bytes")
+        stream = environ["wsgi.input"]
+        data = stream.read(declared if declared >= 0 else limit + 1)
+        if len(data) > limit:
+            raise RivtaFault(CLIENT, f"Request body larger than {limit} bytes")
+        if not data:
+            raise RivtaFault(CLIENT, "Empty request body")
+        return data
+
+    def _check_envelope(self, contract: Contract, root: etree._Element) -> etree._Element:
+        if root.tag == f"{{{ns.SOAP12_ENV}}}Envelope":
+            raise RivtaFault(VERSION_MISMATCH, "SOAP 1.2 envelope; RIV-TA uses SOAP 1.1")
+        if root.tag != f"{{{ns.SOAP11_ENV}}}Envelope":
+            raise RivtaFault(VERSION_MISMATCH, "Not a SOAP 1.1 envelope")
+        header = root.find(f"{{{ns.SOAP11_ENV}}}Header")
+        body = root.find(f"{{{ns.SOAP11_ENV}}}Body")
+        if body is None:
+            raise RivtaFault(CLIENT, "SOAP envelope has no Body")
+        addresses = [] if header is None else header.findall(f"{{{ns.REGISTRY}}}LogicalAddress")
+        if not addresses or not (addresses[0].text or "").strip():
+            raise RivtaFault(CLIENT, f"LogicalAddress header ({{{ns.REGISTRY}}}LogicalAddress) is missing")
+        if len(addresses) > 1:
+            raise RivtaFault(CLIENT, "More than one LogicalAddress header")
+        address = addresses[0].text.strip()
+        if address not in self.logical_addresses:
+            raise RivtaFault(CLIENT, f"LogicalAddress '{address}' is not served by this producer")
+        children = [c for c in body if isinstance(c.tag, str)]
+        if len(children) != 1:
+            raise RivtaFault(CLIENT, "SOAP Body must hold exactly one request element")
+        request = children[0]
+        if request.tag != contract.request_element:
+            name = etree.QName(request).localname
+            raise RivtaFault(
+                CLIENT, f"Unknown operation '{name}' at {contract.path}; this endpoint answers {contract.name}"
+            )
+        return request
+
+    def _validate(self, contract: Contract, request: etree._Element) -> None:
+        detached = etree.fromstring(etree.tostring(request))
+        if not contract.schema.validate(detached):
+            error = contract.schema.error_log.last_error
+            message = error.message if error is not None else "invalid"
+            raise RivtaFault(CLIENT, f"Request does not conform to the {contract.name} schema: {message}")
+
+    def _dispatch(self, contract: Contract, environ, data: bytes) -> tuple[str, list, bytes, str]:
+        inner = dict(environ)
+        inner["wsgi.input"] = io.BytesIO(data)
+        inner["CONTENT_LENGTH"] = str(len(data))
+        inner["CONTENT_TYPE"] = _XML
+        inner["QUERY_STRING"] = ""
+        inner["HTTP_SOAPACTION"] = f'"{contract.soap_action}"'
+        captured: dict = {}
+
+        def start_response(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+
+        body = b"".join(contract.wsgi(inner, start_response))
+        status = captured.get("status", "500 Internal Server Error")
+        if b"Fault>" in body[:2048] and b"faultcode" in body:
+            outcome = "client_fault" if b":Client<" in body else "server_fault"
+            return "500 Internal Server Error", [("Content-Type", _XML)], body, outcome
+        return status, [("Content-Type", _XML)], body, "ok"
+
+    def _fault(self, code: str, message: str) -> tuple[str, list, bytes]:
+        return "500 Internal Server Error", [("Content-Type", _XML)], envelope(code, message)
+
+
+def _base_url(environ) -> str:
+    scheme = environ.get("wsgi.url_scheme", "https")
+    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
+    return f"{scheme}://{host}"

@@ -1,0 +1,73 @@
+"""All configuration in one place: defaults, then a TOML file, then environment variables, then
+the command line, each overriding the one before.
+
+    [producer]
+    db = "sqlite:///var/ntjp.db"
+    tls_dir = "var/tls"
+    logical_addresses = ["SE2021000555"]
+
+Environment variables are ``NTJP_`` plus the upper-cased name (``NTJP_DB``, ``NTJP_BIND``);
+list values are comma separated.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+# Socialstyrelsen's organisation number (202100-0555), the logical address of the national FMB
+# instance; a deployment configures its own.
+DEFAULT_LOGICAL_ADDRESS = "SE2021000555"
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: str = "fmb"
+    db: str = "sqlite:///var/ntjp.db"
+    bind: str = "127.0.0.1:8443"
+    tls_dir: str = "var/tls"
+    logical_addresses: tuple[str, ...] = field(default=(DEFAULT_LOGICAL_ADDRESS,))
+    workers: int = 2
+    max_body_bytes: int = 1024 * 1024
+    log_level: str = "INFO"
+    timeout: int = 30
+
+    def with_overrides(self, **values: Any) -> Settings:
+        clean = {k: v for k, v in values.items() if v is not None}
+        if "logical_addresses" in clean:
+            clean["logical_addresses"] = tuple(clean["logical_addresses"])
+        return replace(self, **clean)
+
+    @property
+    def tls_path(self) -> Path:
+        return Path(self.tls_dir)
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    if "tuple" in str(kind):
+        return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else tuple(value)
+    if kind == "int" or kind is int:
+        return int(value)
+    return str(value)
+
+
+def load(config_file: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or environ.get("NTJP_CONFIG")
+    if path:
+        with open(path, "rb") as fh:
+            section = tomllib.load(fh).get("producer", {})
+        unknown = set(section) - {f.name for f in fields(Settings)}
+        if unknown:
+            raise ValueError(f"{path}: unknown settings {sorted(unknown)}")
+        values.update({k: _coerce(k, v) for k, v in section.items()})
+    for f in fields(Settings):
+        env = environ.get(f"NTJP_{f.name.upper()}")
+        if env is not None:
+            values[f.name] = _coerce(f.name, env)
+    return Settings(**values)

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy engine, sessions and Alembic migrations shared by both products."""

@@ -1,0 +1,142 @@
+"""Development certificates: a CA, a server certificate and one client certificate per kind of
+caller, each with its organisation's HSA-id in the subject's serialNumber, as RIV-TA has it.
+
+The HSA-ids are made up for development and tests; they are not the organisations' real ids.
+Tests also get an expired client certificate and one from a different CA.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+# name -> (organisation, HSA-id)
+CLIENTS: dict[str, tuple[str, str]] = {
+    "ntjp": ("Inera AB (NTJP, dev)", "SE165565594230-DEV1"),
+    "ivo": ("Inspektionen för vård och omsorg (dev)", "SE2021006297-DEV1"),
+    "region": ("Region Dev", "SE2321000016-DEV1"),
+    "transportstyrelsen": ("Transportstyrelsen (dev)", "SE2021005638-DEV1"),
+    "socialnamnd": ("Socialnämnden Devkommun", "SE2120000001-DEV1"),
+    "private-provider": ("Privat Vård Dev AB", "SE5560000001-DEV1"),
+    "unknown": ("Okänd Organisation", "SE0000000000-DEV1"),
+}
+EXPIRED = "expired"
+OTHER_CA = "other-ca"
+
+
+def _key():
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _name(common_name: str, organisation: str, hsaid: str | None = None) -> x509.Name:
+    attrs = [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "SE"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+    ]
+    if hsaid:
+        attrs.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, hsaid))
+    return x509.Name(attrs)
+
+
+def _write(path: Path, cert: x509.Certificate, key, key_path: Path | None = None) -> None:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    if key_path is not None:
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        key_path.chmod(0o600)
+
+
+def _ca(common_name: str, now: dt.datetime):
+    key = _key()
+    name = _name(common_name, "Socialstyrelsen (dev)")
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return cert, key
+
+
+def _leaf(ca_cert, ca_key, subject: x509.Name, *, server: bool, not_before, not_after, san=None):
+    key = _key()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
+        )
+    )
+    if san:
+        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+    return builder.sign(ca_key, hashes.SHA256()), key
+
+
+def init(directory: str | Path, *, force: bool = False) -> list[Path]:
+    """Write the dev CA, server and client certificates; keeps an existing set unless forced."""
+    out = Path(directory)
+    if (out / "ca.pem").exists() and not force:
+        return []
+    clients = out / "clients"
+    clients.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    ca_cert, ca_key = _ca("ntjp-producer dev CA", now)
+    _write(out / "ca.pem", ca_cert, ca_key, out / "ca-key.pem")
+    server, server_key = _leaf(
+        ca_cert,
+        ca_key,
+        _name("localhost", "Socialstyrelsen (dev)", "SE2021000555-DEV1"),
+        server=True,
+        not_before=now - dt.timedelta(days=1),
+        not_after=now + dt.timedelta(days=825),
+        san=[x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+    )
+    _write(out / "server.pem", server, server_key, out / "server-key.pem")
+    written = [out / "ca.pem", out / "server.pem"]
+    for name, (org, hsaid) in CLIENTS.items():
+        cert, key = _leaf(
+            ca_cert, ca_key, _name(name, org, hsaid), server=False,
+            not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=825),
+        )
+        _write(clients / f"{name}.pem", cert, key, clients / f"{name}-key.pem")
+        written.append(clients / f"{name}.pem")
+    cert, key = _leaf(
+        ca_cert, ca_key, _name(EXPIRED, "Region Dev", "SE2321000016-DEV2"), server=False,
+        not_before=now - dt.timedelta(days=30), not_after=now - dt.timedelta(days=1),
+    )
+    _write(clients / f"{EXPIRED}.pem", cert, key, clients / f"{EXPIRED}-key.pem")
+    other_cert, other_key = _ca("some other CA", now)
+    cert, key = _leaf(
+        other_cert, other_key, _name(OTHER_CA, "Region Dev", "SE2321000016-DEV3"), server=False,
+        not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=825),
+    )
+    _write(clients / f"{OTHER_CA}.pem", cert, key, clients / f"{OTHER_CA}-key.pem")
+    written += [clients / f"{EXPIRED}.pem", clients / f"{OTHER_CA}.pem"]
+    return written

@@ -1,0 +1,51 @@
+"""Running a producer under gunicorn with mutual TLS."""
+
+from __future__ import annotations
+
+from gunicorn.app.base import BaseApplication
+
+from ntjp_producer import logs
+from ntjp_producer.settings import Settings
+from ntjp_producer.transport import tls
+
+
+class ProducerServer(BaseApplication):
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        tls.server_context(settings.tls_dir)  # fail before forking if the certificates are missing
+        super().__init__()
+
+    def load_config(self) -> None:
+        s = self.settings
+        tls_dir = s.tls_path
+
+        def ssl_context(_config, _default_factory):
+            return tls.server_context(tls_dir)
+
+        options = {
+            "bind": s.bind,
+            "workers": s.workers,
+            "worker_class": "gthread",
+            "threads": 4,
+            "timeout": s.timeout,
+            "graceful_timeout": 10,
+            "keepalive": 5,
+            "certfile": str(tls_dir / tls.SERVER_CERT),
+            "keyfile": str(tls_dir / tls.SERVER_KEY),
+            "ca_certs": str(tls_dir / tls.CA),
+            "ssl_context": ssl_context,
+            "accesslog": None,
+            "errorlog": "-",
+            "loglevel": "warning",
+            "proc_name": f"ntjp-producer-{s.service}",
+            "limit_request_line": 8190,
+            "limit_request_fields": 100,
+        }
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from ntjp_producer.app import create_app
+
+        logs.setup(self.settings.log_level)
+        return create_app(self.settings)
