@@ -111,10 +111,11 @@ Call it with curl and the dev client certificate:
 Or with zeep:
   import requests, zeep
   session = requests.Session()
+  session.trust_env = False  # else REQUESTS_CA_BUNDLE overrides verify
   session.verify = "{t}/ca.pem"
   session.cert = ("{t}/clients/region.pem", "{t}/clients/region-key.pem")
   client = zeep.Client("{base}/GetFmb/1/rivtabp21?wsdl", transport=zeep.Transport(session=session))
-  print(client.service.GetFmb(LogicalAddress="{la}", diagnosKod=[{{"code": "J20"}}]))
+  print(client.service.GetFmb(_soapheaders={{"LogicalAddress": "{la}"}}, diagnosKod=[{{"code": "J20"}}]))
 """,
         flush=True,
     )

@@ -1,0 +1,36 @@
+# The two commands a fresh machine needs: `make run` and `make test`. Both make .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DB ?= sqlite:///var/ntjp.db
+TLS ?= var/tls
+
+.PHONY: run test lint test-sqlite test-postgres clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## Serve FMB on https://127.0.0.1:8443 with mutual TLS, dev certificates and the bundled sample.
+run: $(STAMP)
+	$(BIN)/ntjp-producer certs init $(TLS)
+	$(BIN)/ntjp-producer fmb import sample/fmb --db $(DB)
+	$(BIN)/ntjp-producer serve --service fmb --db $(DB) --tls-dir $(TLS) --bind 127.0.0.1:8443
+
+## Lint, then the whole suite on SQLite and again on a PostgreSQL server it starts itself.
+test: lint test-sqlite test-postgres
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+test-sqlite: $(STAMP)
+	$(BIN)/pytest
+
+test-postgres: $(STAMP)
+	scripts/with-postgres.sh $(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache test-artifacts

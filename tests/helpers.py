@@ -1,0 +1,203 @@
+"""Shared test helpers: paths, real clients against a real server, and response validation."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+import zeep
+from lxml import etree
+from zeep.plugins import HistoryPlugin
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_RELEASES = REPO.parent / "shared" / "data" / "fmb" / "releases"
+LATEST = SHARED_RELEASES / "latest"
+OLD = SHARED_RELEASES / "2018-02-05"
+SAMPLE = REPO / "sample" / "fmb"
+LOGICAL_ADDRESS = "SE2021000555"
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+FMB_NS = "urn:riv:processmanagement:decisionsupport:insurancemedicinedecisionsupport"
+RESPONDER = {
+    "GetFmb": f"{FMB_NS}:GetFmbResponder:1",
+    "GetDiagnosInformation": f"{FMB_NS}:GetDiagnosInformationResponder:1",
+    "GetVersions": f"{FMB_NS}:GetVersionsResponder:1",
+    "PingForConfiguration": "urn:riv:itintegration:monitoring:PingForConfigurationResponder:1",
+}
+WSDL_NS = {c: r.replace("Responder:1", ":1:rivtabp21") for c, r in RESPONDER.items()}
+WSDL_NS["PingForConfiguration"] = "urn:riv:itintegration:monitoring:PingForConfiguration:1:rivtabp21"
+
+_schemas: dict[str, etree.XMLSchema] = {}
+
+
+def responder_schema(contract: str) -> etree.XMLSchema:
+    if contract not in _schemas:
+        path = REPO / "schemas" / "interactions" / f"{contract}Interaction" / f"{contract}Responder_1.0.xsd"
+        _schemas[contract] = etree.XMLSchema(etree.parse(str(path)))
+    return _schemas[contract]
+
+
+class ResponseInvalid(AssertionError):
+    pass
+
+
+def assert_valid_response(contract: str, envelope: etree._Element) -> etree._Element:
+    """The Body's one child must be the contract's response and valid against schemas/."""
+    body = envelope.find(f"{{{SOAP}}}Body")
+    assert body is not None, "no SOAP Body"
+    (child,) = list(body)
+    if child.tag == f"{{{SOAP}}}Fault":
+        return child
+    assert child.tag == f"{{{RESPONDER[contract]}}}{contract}Response", child.tag
+    schema = responder_schema(contract)
+    detached = etree.fromstring(etree.tostring(child))
+    if not schema.validate(detached):
+        raise ResponseInvalid(f"{contract} response invalid: {schema.error_log.last_error}")
+    return child
+
+
+class ValidatingPlugin(HistoryPlugin):
+    """Validates every envelope a zeep client receives against the contract schemas."""
+
+    def __init__(self, contract: str) -> None:
+        super().__init__(maxlen=1)
+        self.contract = contract
+
+    def ingress(self, envelope, http_headers, operation):
+        assert_valid_response(self.contract, envelope)
+        return super().ingress(envelope, http_headers, operation)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    base_url: str
+    tls_dir: Path
+    db_url: str
+    process: subprocess.Popen
+    log_path: Path
+    clients: dict = field(default_factory=dict)
+
+    def session(self, client: str = "region") -> requests.Session:
+        s = requests.Session()
+        s.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override verify below
+        s.verify = str(self.tls_dir / "ca.pem")
+        s.cert = (str(self.tls_dir / "clients" / f"{client}.pem"), str(self.tls_dir / "clients" / f"{client}-key.pem"))
+        return s
+
+    def zeep(self, contract: str, client: str = "region") -> tuple[zeep.proxy.ServiceProxy, ValidatingPlugin]:
+        """A zeep client generated from the project's own wsdl/ file, pointed at this server."""
+        key = (contract, client)
+        if key not in self.clients:
+            plugin = ValidatingPlugin(contract)
+            zc = zeep.Client(
+                str(REPO / "wsdl" / f"{contract}Interaction_1.0_RIVTABP21.wsdl"),
+                transport=zeep.Transport(session=self.session(client)),
+                plugins=[plugin],
+            )
+            service = zc.create_service(
+                f"{{{WSDL_NS[contract]}}}{contract}ResponderBinding", f"{self.base_url}/{contract}/1/rivtabp21"
+            )
+            self.clients[key] = (service, plugin, zc)
+        service, plugin, _ = self.clients[key]
+        return service, plugin
+
+    def post(self, contract: str, body: bytes | str, *, client: str = "region", headers=None) -> requests.Response:
+        h = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{RESPONDER[contract]}:{contract}"'}
+        h.update(headers or {})
+        data = body.encode() if isinstance(body, str) else body
+        response = self.session(client).post(f"{self.base_url}/{contract}/1/rivtabp21", data=data, headers=h, timeout=30)
+        if response.headers.get("Content-Type", "").startswith("text/xml") and response.content:
+            assert_valid_response(contract, etree.fromstring(response.content))
+        return response
+
+
+def envelope(contract: str, inner: str = "", *, logical_address: str | None = LOGICAL_ADDRESS) -> str:
+    header = (
+        f'<s:Header><la:LogicalAddress xmlns:la="urn:riv:itintegration:registry:1">{logical_address}</la:LogicalAddress></s:Header>'
+        if logical_address is not None
+        else ""
+    )
+    return (
+        f'<s:Envelope xmlns:s="{SOAP}">{header}<s:Body>'
+        f'<r:{contract} xmlns:r="{RESPONDER[contract]}" xmlns:c="{FMB_NS}:1">{inner}</r:{contract}>'
+        f"</s:Body></s:Envelope>"
+    )
+
+
+def fault_of(response: requests.Response) -> tuple[str, str]:
+    assert response.status_code == 500, (response.status_code, response.text[:500])
+    root = etree.fromstring(response.content)
+    fault = root.find(f"{{{SOAP}}}Body/{{{SOAP}}}Fault")
+    assert fault is not None, response.text[:500]
+    code = fault.findtext("faultcode")
+    string = fault.findtext("faultstring")
+    assert "Traceback" not in response.text and 'File "' not in response.text
+    return code.split(":")[-1], string
+
+
+def start_server(db_url: str, tls_dir: Path, log_path: Path, *, workers: int = 2, extra: list[str] | None = None) -> Server:
+    port = free_port()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ntjp_producer", "serve", "--service", "fmb", "--db", db_url,
+         "--tls-dir", str(tls_dir), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "--logical-address", LOGICAL_ADDRESS, *(extra or [])],
+        stdout=log, stderr=subprocess.STDOUT, env=env,
+    )
+    server = Server(f"https://127.0.0.1:{port}", tls_dir, db_url, process, log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log_path.read_text()[-3000:]}")
+        try:
+            if server.session().get(f"{server.base_url}/GetVersions/1/rivtabp21", timeout=2).status_code == 200:
+                return server
+        except requests.RequestException:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"server did not start: {log_path.read_text()[-3000:]}")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+def new_database(tmp_path: Path) -> tuple[str, callable]:
+    """A fresh, empty database: a new PostgreSQL database when NTJP_TEST_DATABASE_URL is set."""
+    pg = os.environ.get("NTJP_TEST_DATABASE_URL")
+    if not pg:
+        return f"sqlite:///{tmp_path / f'ntjp-{uuid.uuid4().hex[:8]}.db'}", lambda: None
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    name = f"ntjp_test_{uuid.uuid4().hex[:12]}"
+    admin = make_url(pg).set(drivername="postgresql")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        from ntjp_producer.storage.db import engine_for
+
+        url = admin.set(database=name).render_as_string(hide_password=False)
+        engine_for(url).dispose()
+        with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return admin.set(database=name).render_as_string(hide_password=False), drop
