@@ -24,7 +24,7 @@ run: $(STAMP)
 test: lint test-sqlite test-postgres
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests
 
 test-sqlite: $(STAMP)
 	$(BIN)/pytest

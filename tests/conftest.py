@@ -11,8 +11,11 @@ from tests.helpers import LATEST, new_database, start_server, stop_server
 def pytest_report_header(config):
     import os
 
-    return "database: " + ("PostgreSQL (" + os.environ["NTJP_TEST_DATABASE_URL"] + ")"
-                           if os.environ.get("NTJP_TEST_DATABASE_URL") else "SQLite")
+    return "database: " + (
+        "PostgreSQL (" + os.environ["NTJP_TEST_DATABASE_URL"] + ")"
+        if os.environ.get("NTJP_TEST_DATABASE_URL")
+        else "SQLite"
+    )
 
 
 @pytest.fixture(scope="session")

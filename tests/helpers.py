@@ -117,7 +117,9 @@ class Server:
         h = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{RESPONDER[contract]}:{contract}"'}
         h.update(headers or {})
         data = body.encode() if isinstance(body, str) else body
-        response = self.session(client).post(f"{self.base_url}/{contract}/1/rivtabp21", data=data, headers=h, timeout=30)
+        response = self.session(client).post(
+            f"{self.base_url}/{contract}/1/rivtabp21", data=data, headers=h, timeout=30
+        )
         if response.headers.get("Content-Type", "").startswith("text/xml") and response.content:
             assert_valid_response(contract, etree.fromstring(response.content))
         return response
@@ -125,7 +127,8 @@ class Server:
 
 def envelope(contract: str, inner: str = "", *, logical_address: str | None = LOGICAL_ADDRESS) -> str:
     header = (
-        f'<s:Header><la:LogicalAddress xmlns:la="urn:riv:itintegration:registry:1">{logical_address}</la:LogicalAddress></s:Header>'
+        '<s:Header><la:LogicalAddress xmlns:la="urn:riv:itintegration:registry:1">'
+        f"{logical_address}</la:LogicalAddress></s:Header>"
         if logical_address is not None
         else ""
     )
@@ -147,15 +150,35 @@ def fault_of(response: requests.Response) -> tuple[str, str]:
     return code.split(":")[-1], string
 
 
-def start_server(db_url: str, tls_dir: Path, log_path: Path, *, workers: int = 2, extra: list[str] | None = None) -> Server:
+def start_server(
+    db_url: str, tls_dir: Path, log_path: Path, *, workers: int = 2, extra: list[str] | None = None
+) -> Server:
     port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
-        [sys.executable, "-m", "ntjp_producer", "serve", "--service", "fmb", "--db", db_url,
-         "--tls-dir", str(tls_dir), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--logical-address", LOGICAL_ADDRESS, *(extra or [])],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "ntjp_producer",
+            "serve",
+            "--service",
+            "fmb",
+            "--db",
+            db_url,
+            "--tls-dir",
+            str(tls_dir),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--logical-address",
+            LOGICAL_ADDRESS,
+            *(extra or []),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
     )
     server = Server(f"https://127.0.0.1:{port}", tls_dir, db_url, process, log_path)
     deadline = time.monotonic() + 30

@@ -48,7 +48,9 @@ def test_getdiagnosinformation_without_parameters_returns_all(server, diagnosinf
 
 
 def test_getfmb_for_k40_returns_exactly_the_typfall_with_k40(server, typfall):
-    expected = {t["id"] for t in typfall if any(d["kod"] == "K40" for d in t["attributes"]["fmbtillstand"]["diagnoskod"])}
+    expected = {
+        t["id"] for t in typfall if any(d["kod"] == "K40" for d in t["attributes"]["fmbtillstand"]["diagnoskod"])
+    }
     response = get_fmb(server, diagnosKod=[{"code": "K40"}])
     assert expected and {b.underlagsId.extension for b in response.beslutsunderlag} == expected
     for b in response.beslutsunderlag:
@@ -63,7 +65,9 @@ def test_diagnosis_codes_are_normalised(server, written):
 
 def test_dotted_four_character_code(server, typfall):
     code = next(d["kod"] for t in typfall for d in t["attributes"]["fmbtillstand"]["diagnoskod"] if len(d["kod"]) == 4)
-    with_code = {t["id"] for t in typfall if any(d["kod"] == code for d in t["attributes"]["fmbtillstand"]["diagnoskod"])}
+    with_code = {
+        t["id"] for t in typfall if any(d["kod"] == code for d in t["attributes"]["fmbtillstand"]["diagnoskod"])
+    }
     written = f"{code[:3].lower()}.{code[3:]}"  # e.g. a69.2
     got = {b.underlagsId.extension for b in get_fmb(server, diagnosKod=[{"code": written}]).beslutsunderlag}
     assert got == with_code and got
@@ -97,7 +101,10 @@ def test_malformed_code_is_a_client_fault(server, bad):
 def test_foreign_code_system_is_a_client_fault(server):
     service, _ = server.zeep("GetFmb")
     with pytest.raises(Fault) as info:
-        service.GetFmb(_soapheaders={"LogicalAddress": LOGICAL_ADDRESS}, diagnosKod=[{"code": "K40", "codeSystem": "2.16.840.1.113883.6.96"}])
+        service.GetFmb(
+            _soapheaders={"LogicalAddress": LOGICAL_ADDRESS},
+            diagnosKod=[{"code": "K40", "codeSystem": "2.16.840.1.113883.6.96"}],
+        )
     assert info.value.code.endswith("Client") and "ICD-10-SE" in info.value.message
 
 
@@ -112,14 +119,23 @@ def test_every_villkor_selection_type_in_the_data_comes_out(server, typfall):
     present = set()
     for t in typfall:
         ft = t["attributes"]["fmbtillstand"]
-        for key, element in [("urvalsvarighetsgrad", "urvalSvarighetsgrad"), ("urvalsjukdomsforlopp", "urvalSjukdomsforlopp"),
-                             ("urvalkomplicerandefaktor", "urvalKomplicerandeFaktor"), ("urvalsamsjuklighet", "urvalSamsjuklighet"),
-                             ("urvalarbetsbelastning", "urvalArbetsbelastning")]:
+        for key, element in [
+            ("urvalsvarighetsgrad", "urvalSvarighetsgrad"),
+            ("urvalsjukdomsforlopp", "urvalSjukdomsforlopp"),
+            ("urvalkomplicerandefaktor", "urvalKomplicerandeFaktor"),
+            ("urvalsamsjuklighet", "urvalSamsjuklighet"),
+            ("urvalarbetsbelastning", "urvalArbetsbelastning"),
+        ]:
             if ft[key]:
                 present.add(element)
         for sel in ft["urvalatgard"]:
-            present.add({"397943006": "urvalPlaneradAtgard", "398166005": "urvalUtfordAtgard",
-                         "385651009": "urvalPagaendeAtgard"}[sel["status"]["kod"]])
+            present.add(
+                {
+                    "397943006": "urvalPlaneradAtgard",
+                    "398166005": "urvalUtfordAtgard",
+                    "385651009": "urvalPagaendeAtgard",
+                }[sel["status"]["kod"]]
+            )
     response = get_fmb(server)
     seen = set()
     by_id = {b.underlagsId.extension: b for b in response.beslutsunderlag}
@@ -167,7 +183,9 @@ def test_getversions_strings_equal_getfmb_and_getdiagnosinformation_version(serv
 def test_ping_for_configuration(server):
     service, _ = server.zeep("PingForConfiguration")
     response = service.PingForConfiguration(
-        _soapheaders={"LogicalAddress": LOGICAL_ADDRESS}, serviceContractNamespace=f"{FMB_NS}:GetFmbResponder:1", logicalAddress=LOGICAL_ADDRESS
+        _soapheaders={"LogicalAddress": LOGICAL_ADDRESS},
+        serviceContractNamespace=f"{FMB_NS}:GetFmbResponder:1",
+        logicalAddress=LOGICAL_ADDRESS,
     )
     config = {c.name: c.value for c in response.configuration}
     assert response.version and len(response.pingDateTime) == 14

@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from ntjp_producer import __version__, settings as settings_mod
+from ntjp_producer import __version__
+from ntjp_producer import settings as settings_mod
 
 EXIT_USAGE, EXIT_REFUSED = 2, 3
 
@@ -93,6 +94,14 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
+_GETVERSIONS = (
+    '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header>'
+    '<LogicalAddress xmlns="urn:riv:itintegration:registry:1">{la}</LogicalAddress></s:Header><s:Body>'
+    '<GetVersions xmlns="urn:riv:processmanagement:decisionsupport:insurancemedicinedecisionsupport:'
+    'GetVersionsResponder:1"/></s:Body></s:Envelope>'
+)
+
+
 def _print_howto(s: settings_mod.Settings) -> None:
     host, _, port = s.bind.rpartition(":")
     base = f"https://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"  # noqa: S104
@@ -106,7 +115,7 @@ ntjp-producer {__version__}: serving {s.service.upper()} at {base} (mutual TLS, 
 Call it with curl and the dev client certificate:
   curl --cacert {t}/ca.pem --cert {t}/clients/region.pem --key {t}/clients/region-key.pem \\
     -H 'Content-Type: text/xml; charset=utf-8' {base}/GetVersions/1/rivtabp21 --data \\
-    '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><LogicalAddress xmlns="urn:riv:itintegration:registry:1">{la}</LogicalAddress></s:Header><s:Body><GetVersions xmlns="urn:riv:processmanagement:decisionsupport:insurancemedicinedecisionsupport:GetVersionsResponder:1"/></s:Body></s:Envelope>'
+    '{_GETVERSIONS.format(la=la)}'
 
 Or with zeep:
   import requests, zeep

@@ -114,9 +114,7 @@ _ATGARD_FIELD = {"planerad": "planerad_atgard", "utford": "utford_atgard", "paga
 def _villkor(tillstand: dict[str, Any]) -> Villkor:
     selections: dict[str, list[list[Kod]]] = {}
     for key, inner in URVAL_LISTS.items():
-        selections[_VILLKOR_FIELD[key]] = [
-            [Kod.from_api(k) for k in sel[inner]] for sel in tillstand.get(key) or []
-        ]
+        selections[_VILLKOR_FIELD[key]] = [[Kod.from_api(k) for k in sel[inner]] for sel in tillstand.get(key) or []]
     # The open API lists comorbidities as groups of one; any one of them satisfies the typfall's
     # condition ("samsjuklighet"), so they form one selection of alternatives.
     samsjuklighet = [

@@ -149,16 +149,11 @@ def _typfall_meaning(item: _Item) -> dict[str, Any]:
         selections = tillstand.get(key) or []
         if not isinstance(selections, list):
             item.fail(f"attribute 'fmbtillstand.{key}' is not a list")
-        urval[key] = sorted(
-            sorted(item.codes(f"fmbtillstand.{key}.{inner}", (s or {}).get(inner)))
-            for s in selections
-        )
+        urval[key] = sorted(sorted(item.codes(f"fmbtillstand.{key}.{inner}", (s or {}).get(inner))) for s in selections)
     samsjuklighet = []
     for group in tillstand.get("urvalsamsjuklighet") or []:
         for entry in group if isinstance(group, list) else [group]:
-            samsjuklighet += item.codes(
-                "fmbtillstand.urvalsamsjuklighet.diagnoskod", (entry or {}).get("diagnoskod")
-            )
+            samsjuklighet += item.codes("fmbtillstand.urvalsamsjuklighet.diagnoskod", (entry or {}).get("diagnoskod"))
     urval["urvalsamsjuklighet"] = sorted(samsjuklighet)
     atgarder = []
     for sel in tillstand.get("urvalatgard") or []:
@@ -196,8 +191,7 @@ def _diagnosinformation_meaning(item: _Item) -> dict[str, Any]:
     for part in ("aktivitetsbegransning", "funktionsnedsattning"):
         block = item.get(part, required=False, kind=dict) or {}
         icf[part] = [
-            sorted(item.codes(f"{part}.{k}", block.get(k), required=False))
-            for k in ("centralkod", "kompletterandekod")
+            sorted(item.codes(f"{part}.{k}", block.get(k), required=False)) for k in ("centralkod", "kompletterandekod")
         ]
     return {
         "giltighetsperiod": item.attrs.get("giltighetsperiod"),

@@ -64,8 +64,9 @@ class FmbService:
             items = []
             by_code: dict[str, list[Any]] = {}
             for row in sorted(rows, key=lambda r: _sort_key(r.item_id)):
-                obj = build(row.item_id, row.version, row.giltig_start, row.giltig_slut,
-                            row.senast_andrad, row.attributes)
+                obj = build(
+                    row.item_id, row.version, row.giltig_start, row.giltig_slut, row.senast_andrad, row.attributes
+                )
                 items.append(obj)
                 for d in row.diagnoser:
                     by_code.setdefault(d.kod, []).append(obj)

@@ -316,8 +316,14 @@ def build_services(fmb: FmbService) -> dict[str, type[ServiceBase]]:
     """One Spyne service per contract, bound to the given domain service."""
 
     class GetFmbResponder(ServiceBase):
-        @rpc(GetFmbType, _body_style="bare", _returns=GetFmbResponseType, _operation_name="GetFmb",
-             _in_message_name="GetFmb", _out_message_name="GetFmbResponse")
+        @rpc(
+            GetFmbType,
+            _body_style="bare",
+            _returns=GetFmbResponseType,
+            _operation_name="GetFmb",
+            _in_message_name="GetFmb",
+            _out_message_name="GetFmbResponse",
+        )
         def GetFmb(ctx, request):
             def answer():
                 found, version = fmb.beslutsunderlag(
@@ -332,9 +338,14 @@ def build_services(fmb: FmbService) -> dict[str, type[ServiceBase]]:
             return _answer(answer)
 
     class GetDiagnosInformationResponder(ServiceBase):
-        @rpc(GetDiagnosInformationType, _body_style="bare", _returns=GetDiagnosInformationResponseType,
-             _operation_name="GetDiagnosInformation", _in_message_name="GetDiagnosInformation",
-             _out_message_name="GetDiagnosInformationResponse")
+        @rpc(
+            GetDiagnosInformationType,
+            _body_style="bare",
+            _returns=GetDiagnosInformationResponseType,
+            _operation_name="GetDiagnosInformation",
+            _in_message_name="GetDiagnosInformation",
+            _out_message_name="GetDiagnosInformationResponse",
+        )
         def GetDiagnosInformation(ctx, request):
             def answer():
                 found, version = fmb.diagnosinformation(
@@ -347,8 +358,14 @@ def build_services(fmb: FmbService) -> dict[str, type[ServiceBase]]:
             return _answer(answer)
 
     class GetVersionsResponder(ServiceBase):
-        @rpc(GetVersionsType, _body_style="bare", _returns=GetVersionsResponseType, _operation_name="GetVersions",
-             _in_message_name="GetVersions", _out_message_name="GetVersionsResponse")
+        @rpc(
+            GetVersionsType,
+            _body_style="bare",
+            _returns=GetVersionsResponseType,
+            _operation_name="GetVersions",
+            _in_message_name="GetVersions",
+            _out_message_name="GetVersionsResponse",
+        )
         def GetVersions(ctx, request):
             def answer():
                 v = fmb.versioner()

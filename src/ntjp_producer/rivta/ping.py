@@ -40,9 +40,14 @@ class PingForConfigurationResponseType(ComplexModel):
 
 def build_ping_service(health: Callable[[], dict[str, str]]) -> type[ServiceBase]:
     class PingForConfigurationResponder(ServiceBase):
-        @rpc(PingForConfigurationType, _body_style="bare", _returns=PingForConfigurationResponseType,
-             _operation_name="PingForConfiguration", _in_message_name="PingForConfiguration",
-             _out_message_name="PingForConfigurationResponse")
+        @rpc(
+            PingForConfigurationType,
+            _body_style="bare",
+            _returns=PingForConfigurationResponseType,
+            _operation_name="PingForConfiguration",
+            _in_message_name="PingForConfiguration",
+            _out_message_name="PingForConfigurationResponse",
+        )
         def PingForConfiguration(ctx, request):
             status = health()
             if status.get("dbStatus") != "ok":

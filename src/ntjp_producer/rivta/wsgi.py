@@ -31,9 +31,7 @@ _XML = "text/xml; charset=utf-8"
 
 
 class RivtaApplication:
-    def __init__(
-        self, contracts: Iterable[Contract], *, logical_addresses: Iterable[str], max_body_bytes: int
-    ) -> None:
+    def __init__(self, contracts: Iterable[Contract], *, logical_addresses: Iterable[str], max_body_bytes: int) -> None:
         self.contracts = {c.path: c for c in contracts}
         self.logical_addresses = frozenset(logical_addresses)
         self.max_body_bytes = max_body_bytes

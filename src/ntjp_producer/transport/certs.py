@@ -70,9 +70,7 @@ def _ca(common_name: str, now: dt.datetime):
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -95,12 +93,8 @@ def _leaf(ca_cert, ca_key, subject: x509.Name, *, server: bool, not_before, not_
             critical=False,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False
-        )
-        .add_extension(
-            x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False)
+        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
     )
     if san:
         builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
@@ -130,20 +124,32 @@ def init(directory: str | Path, *, force: bool = False) -> list[Path]:
     written = [out / "ca.pem", out / "server.pem"]
     for name, (org, hsaid) in CLIENTS.items():
         cert, key = _leaf(
-            ca_cert, ca_key, _name(name, org, hsaid), server=False,
-            not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=825),
+            ca_cert,
+            ca_key,
+            _name(name, org, hsaid),
+            server=False,
+            not_before=now - dt.timedelta(days=1),
+            not_after=now + dt.timedelta(days=825),
         )
         _write(clients / f"{name}.pem", cert, key, clients / f"{name}-key.pem")
         written.append(clients / f"{name}.pem")
     cert, key = _leaf(
-        ca_cert, ca_key, _name(EXPIRED, "Region Dev", "SE2321000016-DEV2"), server=False,
-        not_before=now - dt.timedelta(days=30), not_after=now - dt.timedelta(days=1),
+        ca_cert,
+        ca_key,
+        _name(EXPIRED, "Region Dev", "SE2321000016-DEV2"),
+        server=False,
+        not_before=now - dt.timedelta(days=30),
+        not_after=now - dt.timedelta(days=1),
     )
     _write(clients / f"{EXPIRED}.pem", cert, key, clients / f"{EXPIRED}-key.pem")
     other_cert, other_key = _ca("some other CA", now)
     cert, key = _leaf(
-        other_cert, other_key, _name(OTHER_CA, "Region Dev", "SE2321000016-DEV3"), server=False,
-        not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=825),
+        other_cert,
+        other_key,
+        _name(OTHER_CA, "Region Dev", "SE2321000016-DEV3"),
+        server=False,
+        not_before=now - dt.timedelta(days=1),
+        not_after=now + dt.timedelta(days=825),
     )
     _write(clients / f"{OTHER_CA}.pem", cert, key, clients / f"{OTHER_CA}-key.pem")
     written += [clients / f"{EXPIRED}.pem", clients / f"{OTHER_CA}.pem"]

@@ -1,0 +1,58 @@
+"""Small domain rules that need no server: code normalisation, HTML to text, the safe loader."""
+
+from __future__ import annotations
+
+import pytest
+
+from ntjp_producer import settings
+from ntjp_producer.fmb import codes
+from ntjp_producer.fmb.text import html_to_text
+from ntjp_producer.rivta import loader
+
+
+@pytest.mark.parametrize(
+    ("written", "normal"), [("j22.4", "J224"), (" F32 ", "F32"), ("m54.5", "M545"), ("S72.00", "S7200")]
+)
+def test_normalise(written, normal):
+    assert codes.normalise(written) == normal
+
+
+@pytest.mark.parametrize("bad", ["", "  ", "22", "J2", "ÅÄÖ", "J22.4; DROP", "J2244444"])
+def test_normalise_refuses(bad):
+    with pytest.raises(codes.InvalidDiagnosisCode):
+        codes.normalise(bad)
+
+
+def test_lineage_nearest_first():
+    assert codes.lineage("F321") == ["F321", "F32"]
+    assert codes.lineage("S7200") == ["S7200", "S720", "S72"]
+
+
+def test_html_to_text_keeps_paragraphs_and_list_items_as_lines():
+    text = html_to_text(
+        "<p>Första  stycket\nfortsätter.</p><ul><li>ett</li><li>två &amp; tre</li></ul><p>Sist<br>rad</p>"
+    )
+    assert text == "Första stycket fortsätter.\n- ett\n- två & tre\nSist\nrad"
+
+
+def test_html_to_text_survives_a_bare_less_than():
+    assert html_to_text("<p>vikt <15 kg</p>").startswith("vikt")
+    assert html_to_text("") is None and html_to_text(None) is None
+
+
+def test_loader_refuses_dtd_and_depth():
+    with pytest.raises(loader.UnsafeXml):
+        loader.parse(b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>')
+    with pytest.raises(loader.UnsafeXml):
+        loader.parse(b"<a>" * 100 + b"</a>" * 100)
+    assert loader.parse(b"<a><b/></a>").tag == "a"
+
+
+def test_settings_file_and_environment(tmp_path):
+    f = tmp_path / "p.toml"
+    f.write_text('[producer]\ndb = "sqlite:///x.db"\nlogical_addresses = ["A", "B"]\nworkers = 3\n')
+    s = settings.load(f, environ={"NTJP_WORKERS": "5"})
+    assert s.db == "sqlite:///x.db" and s.logical_addresses == ("A", "B") and s.workers == 5
+    f.write_text('[producer]\ndatabase = "oops"\n')
+    with pytest.raises(ValueError, match="unknown settings"):
+        settings.load(f, environ={})
