@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from spyne import Application
-from spyne.protocol.soap import Soap11
-from spyne.server.wsgi import WsgiApplication
-
 from ntjp_producer import ns
+from ntjp_producer.rivta import operation
 from ntjp_producer.rivta.contracts import Contract
 from ntjp_producer.rivta.ping import build_ping_service
 from ntjp_producer.rivta.wsgi import RivtaApplication
@@ -15,22 +12,19 @@ from ntjp_producer.storage import db
 from ntjp_producer.transport.identity import CallerIdentity
 
 
-def _spyne(service, responder_ns: str) -> WsgiApplication:
-    app = Application([service], tns=responder_ns, in_protocol=Soap11(), out_protocol=Soap11())
-    return WsgiApplication(app)
-
-
 def create_fmb_app(settings: Settings):
     from ntjp_producer.fmb.services import FmbService
     from ntjp_producer.fmb.soap import build_services
 
     fmb = FmbService(db.session_factory(settings.db))
     contracts = [
-        Contract(name, ns.fmb_responder(name), _spyne(service, ns.fmb_responder(name)))
+        Contract(name, ns.fmb_responder(name), operation.wsgi(service, ns.fmb_responder(name)))
         for name, service in build_services(fmb).items()
     ]
     contracts.append(
-        Contract("PingForConfiguration", ns.PING_RESPONDER, _spyne(build_ping_service(fmb.health), ns.PING_RESPONDER))
+        Contract(
+            "PingForConfiguration", ns.PING_RESPONDER, operation.wsgi(build_ping_service(fmb.health), ns.PING_RESPONDER)
+        )
     )
     rivta = RivtaApplication(
         contracts, logical_addresses=settings.logical_addresses, max_body_bytes=settings.max_body_bytes

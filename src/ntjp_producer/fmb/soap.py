@@ -20,13 +20,13 @@ from spyne import (
     Integer,
     ServiceBase,
     Unicode,
-    rpc,
 )
 from spyne.model.fault import Fault
 
 from ntjp_producer import logs, ns
 from ntjp_producer.fmb import codes, material
 from ntjp_producer.fmb.services import FmbService, NoFmbData
+from ntjp_producer.rivta.operation import operation
 
 D = ns.FMB
 log = logging.getLogger(__name__)
@@ -316,14 +316,7 @@ def build_services(fmb: FmbService) -> dict[str, type[ServiceBase]]:
     """One Spyne service per contract, bound to the given domain service."""
 
     class GetFmbResponder(ServiceBase):
-        @rpc(
-            GetFmbType,
-            _body_style="bare",
-            _returns=GetFmbResponseType,
-            _operation_name="GetFmb",
-            _in_message_name="GetFmb",
-            _out_message_name="GetFmbResponse",
-        )
+        @operation("GetFmb", GetFmbType, GetFmbResponseType)
         def GetFmb(ctx, request):
             def answer():
                 found, version = fmb.beslutsunderlag(
@@ -338,14 +331,7 @@ def build_services(fmb: FmbService) -> dict[str, type[ServiceBase]]:
             return _answer(answer)
 
     class GetDiagnosInformationResponder(ServiceBase):
-        @rpc(
-            GetDiagnosInformationType,
-            _body_style="bare",
-            _returns=GetDiagnosInformationResponseType,
-            _operation_name="GetDiagnosInformation",
-            _in_message_name="GetDiagnosInformation",
-            _out_message_name="GetDiagnosInformationResponse",
-        )
+        @operation("GetDiagnosInformation", GetDiagnosInformationType, GetDiagnosInformationResponseType)
         def GetDiagnosInformation(ctx, request):
             def answer():
                 found, version = fmb.diagnosinformation(
@@ -358,14 +344,7 @@ def build_services(fmb: FmbService) -> dict[str, type[ServiceBase]]:
             return _answer(answer)
 
     class GetVersionsResponder(ServiceBase):
-        @rpc(
-            GetVersionsType,
-            _body_style="bare",
-            _returns=GetVersionsResponseType,
-            _operation_name="GetVersions",
-            _in_message_name="GetVersions",
-            _out_message_name="GetVersionsResponse",
-        )
+        @operation("GetVersions", GetVersionsType, GetVersionsResponseType)
         def GetVersions(ctx, request):
             def answer():
                 v = fmb.versioner()

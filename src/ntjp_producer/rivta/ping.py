@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from spyne import ComplexModel, ServiceBase, Unicode, rpc
+from spyne import ComplexModel, ServiceBase, Unicode
 from spyne.model.fault import Fault
 
 from ntjp_producer import __version__, ns
 from ntjp_producer.fmb.versioning import SWEDEN
+from ntjp_producer.rivta.operation import operation
 
 R = ns.PING_RESPONDER
 
@@ -40,14 +41,7 @@ class PingForConfigurationResponseType(ComplexModel):
 
 def build_ping_service(health: Callable[[], dict[str, str]]) -> type[ServiceBase]:
     class PingForConfigurationResponder(ServiceBase):
-        @rpc(
-            PingForConfigurationType,
-            _body_style="bare",
-            _returns=PingForConfigurationResponseType,
-            _operation_name="PingForConfiguration",
-            _in_message_name="PingForConfiguration",
-            _out_message_name="PingForConfigurationResponse",
-        )
+        @operation("PingForConfiguration", PingForConfigurationType, PingForConfigurationResponseType)
         def PingForConfiguration(ctx, request):
             status = health()
             if status.get("dbStatus") != "ok":
