@@ -10,8 +10,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from ntjp_producer.fmb import codes
-from ntjp_producer.fmb.release import ATGARD_STATUS, URVAL_LISTS
+from ntjp_producer.fmb import codes, versioning
+from ntjp_producer.fmb.release import ATGARD_STATUS, URVAL_LISTS, comorbidity_codes
 from ntjp_producer.fmb.text import html_to_text
 
 
@@ -115,14 +115,7 @@ def _villkor(tillstand: dict[str, Any]) -> Villkor:
     selections: dict[str, list[list[Kod]]] = {}
     for key, inner in URVAL_LISTS.items():
         selections[_VILLKOR_FIELD[key]] = [[Kod.from_api(k) for k in sel[inner]] for sel in tillstand.get(key) or []]
-    # The open API lists comorbidities as groups of one; any one of them satisfies the typfall's
-    # condition ("samsjuklighet"), so they form one selection of alternatives.
-    samsjuklighet = [
-        Kod.from_api(k)
-        for group in tillstand.get("urvalsamsjuklighet") or []
-        for entry in (group if isinstance(group, list) else [group])
-        for k in entry.get("diagnoskod") or []
-    ]
+    samsjuklighet = [Kod.from_api(k) for k in comorbidity_codes(tillstand)]
     selections["samsjuklighet"] = [samsjuklighet] if samsjuklighet else []
     for name in _ATGARD_FIELD.values():
         selections[name] = []
@@ -132,15 +125,6 @@ def _villkor(tillstand: dict[str, Any]) -> Villkor:
     return Villkor(**selections)
 
 
-def _giltighet(start: dt.date, slut: dt.date | None) -> Giltighet:
-    return Giltighet(start, slut)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    """SQLite hands timestamps back without a zone; they were written in UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
 def beslutsunderlag(
     item_id: str, version: int, start: dt.date, slut: dt.date | None, senast_andrad: dt.datetime, a: dict
 ) -> Beslutsunderlag:
@@ -148,7 +132,7 @@ def beslutsunderlag(
     tid = rek.get("maximalsjukskrivningstid")
     return Beslutsunderlag(
         underlags_id=item_id,
-        giltighet=_giltighet(start, slut),
+        giltighet=Giltighet(start, slut),
         version=version,
         textuellt_underlag=a.get("typfallsmening"),
         sjukskrivningstid_text=rek["typfalletsrekommenderadesjukskrivning"],
@@ -156,7 +140,7 @@ def beslutsunderlag(
             Sjukskrivningstid(float(tid), rek["maximalsjukskrivningsenhet"]) if tid is not None else None
         ),
         sjukskrivningsgrad=Kod.from_api(rek["maximalsjukskrivningsgrad"]),
-        senast_andrad=_aware(senast_andrad),
+        senast_andrad=versioning.as_utc(senast_andrad),
         huvuddiagnoser=[Kod.diagnos(k) for k in a["fmbtillstand"]["diagnoskod"]],
         villkor=_villkor(a["fmbtillstand"]),
     )
@@ -173,12 +157,12 @@ def diagnosinformation(
 
     return DiagnosInformation(
         informations_id=item_id,
-        giltighet=_giltighet(start, slut),
+        giltighet=Giltighet(start, slut),
         version=version,
         rubrik=a["diagnosrubrik"],
         aktivitetsbegransning_beskrivning=akt.get("aktivitetsbegransningsbeskrivning"),
         funktionsnedsattning_beskrivning=fun.get("funktionsnedsattningsbeskrivning"),
-        senast_andrad=_aware(senast_andrad),
+        senast_andrad=versioning.as_utc(senast_andrad),
         huvuddiagnoser=[Kod.diagnos(k) for k in a["diagnoskod"]],
         aktivitetsbegransning=icf(akt),
         funktionsnedsattning=icf(fun),

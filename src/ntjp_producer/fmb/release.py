@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,18 @@ class _Item:
         return tuple(dict.fromkeys(found))
 
 
+def comorbidity_codes(tillstand: dict[str, Any]) -> Iterator[Any]:
+    """Every diagnosis code entry under ``urvalsamsjuklighet``.
+
+    The open API lists comorbidities as groups of one; any one of them satisfies the typfall's
+    condition, so the producer treats them as one selection of alternatives.
+    """
+    for group in tillstand.get("urvalsamsjuklighet") or []:
+        for entry in group if isinstance(group, list) else [group]:
+            found = (entry if isinstance(entry, dict) else {}).get("diagnoskod") or []
+            yield from found if isinstance(found, list) else [found]
+
+
 def _typfall_meaning(item: _Item) -> dict[str, Any]:
     tillstand = item.get("fmbtillstand", kind=dict)
     urval: dict[str, Any] = {}
@@ -150,10 +163,9 @@ def _typfall_meaning(item: _Item) -> dict[str, Any]:
         if not isinstance(selections, list):
             item.fail(f"attribute 'fmbtillstand.{key}' is not a list")
         urval[key] = sorted(sorted(item.codes(f"fmbtillstand.{key}.{inner}", (s or {}).get(inner))) for s in selections)
-    samsjuklighet = []
-    for group in tillstand.get("urvalsamsjuklighet") or []:
-        for entry in group if isinstance(group, list) else [group]:
-            samsjuklighet += item.codes("fmbtillstand.urvalsamsjuklighet.diagnoskod", (entry or {}).get("diagnoskod"))
+    samsjuklighet = item.codes(
+        "fmbtillstand.urvalsamsjuklighet.diagnoskod", list(comorbidity_codes(tillstand)), required=False
+    )
     urval["urvalsamsjuklighet"] = sorted(samsjuklighet)
     atgarder = []
     for sel in tillstand.get("urvalatgard") or []:

@@ -8,7 +8,6 @@ that; the snapshot and its version block come from one read, so a response never
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +45,6 @@ class FmbService:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
         self._snapshots: dict[str, _Snapshot] = {}
-        self._lock = threading.Lock()
 
     # -- snapshot ---------------------------------------------------------------------------
 
@@ -71,8 +69,7 @@ class FmbService:
                 for d in row.diagnoser:
                     by_code.setdefault(d.kod, []).append(obj)
             snap = _Snapshot(token, material.Version(*token), items, by_code)
-        with self._lock:
-            self._snapshots[kind] = snap
+        self._snapshots[kind] = snap  # a plain assignment: threads may at worst build it twice
         return snap
 
     # -- queries ----------------------------------------------------------------------------
@@ -150,5 +147,5 @@ class FmbService:
             result["fmbRelease"] = state.release_version or "unknown"
             result["fmbSenateAndring"] = state.senate_andring
         if last is not None:
-            result["lastImport"] = versioning.stamp(last.imported_at.replace(tzinfo=last.imported_at.tzinfo or dt.UTC))
+            result["lastImport"] = versioning.stamp(versioning.as_utc(last.imported_at))
         return result

@@ -17,6 +17,11 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """SQLite hands timestamps back without a zone; the producer writes them in UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
 def today(at: dt.datetime | None = None) -> dt.date:
     return (at or now()).astimezone(SWEDEN).date()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
@@ -54,6 +55,7 @@ class Contract:
         return _rewrite(path, base_url + self.path)
 
 
+@lru_cache(maxsize=64)  # bounded: the endpoint URL comes from the caller's Host header
 def _rewrite(path: Path, endpoint_url: str) -> bytes:
     tree = etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True))
     for el in tree.xpath(_IMPORT_XPATH):

@@ -159,8 +159,7 @@ class RivtaApplication:
         return request
 
     def _validate(self, contract: Contract, request: etree._Element) -> None:
-        detached = etree.fromstring(etree.tostring(request))
-        if not contract.schema.validate(detached):
+        if not contract.schema.validate(request):
             error = contract.schema.error_log.last_error
             message = error.message if error is not None else "invalid"
             raise RivtaFault(CLIENT, f"Request does not conform to the {contract.name} schema: {message}")
@@ -179,10 +178,12 @@ class RivtaApplication:
 
         body = b"".join(contract.wsgi(inner, start_response))
         status = captured.get("status", "500 Internal Server Error")
-        if b"Fault>" in body[:2048] and b"faultcode" in body:
-            outcome = "client_fault" if b":Client<" in body else "server_fault"
-            return "500 Internal Server Error", [("Content-Type", _XML)], body, outcome
-        return status, [("Content-Type", _XML)], body, "ok"
+        if not status.startswith("500"):
+            return status, [("Content-Type", _XML)], body, "ok"
+        # Spyne answers every fault with 500 (SOAP 1.1); only the fault code tells whose fault it was.
+        code = etree.fromstring(body).findtext(f"{{{ns.SOAP11_ENV}}}Body/{{{ns.SOAP11_ENV}}}Fault/faultcode") or ""
+        outcome = "client_fault" if code.endswith("Client") else "server_fault"
+        return status, [("Content-Type", _XML)], body, outcome
 
     def _fault(self, code: str, message: str) -> tuple[str, list, bytes]:
         return "500 Internal Server Error", [("Content-Type", _XML)], envelope(code, message)
