@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from ntjp_producer import __version__
 from ntjp_producer import settings as settings_mod
 
@@ -78,15 +80,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         max_body_bytes=args.max_body_bytes,
     )
+    _check_bind(s.bind)
+    try:
+        server = ProducerServer(s)  # checks the certificates before anything is printed
+    except FileNotFoundError as exc:
+        print(f"ntjp-producer: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     _ensure_sqlite_dir(s.db)
     db.migrate(s.db)
     _print_howto(s)
-    try:
-        ProducerServer(s).run()
-    except FileNotFoundError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_USAGE
+    server.run()
     return 0
+
+
+def _check_bind(bind: str) -> None:
+    host, sep, port = bind.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--bind must be HOST:PORT, e.g. 127.0.0.1:8443, not '{bind}'")
 
 
 def _ensure_sqlite_dir(url: str) -> None:
@@ -131,7 +141,10 @@ Or with zeep:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ntjp-producer", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="ntjp-producer",
+        description="Socialstyrelsen's RIV-TA producer: serve, import, certificates and database.",
+    )
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -172,4 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (ValueError, OSError) as exc:
         print(f"ntjp-producer: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SQLAlchemyError as exc:
+        # The driver's first line says what is wrong (bad URL, refused, bad password) without a trace.
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        print(f"ntjp-producer: database not usable: {reason}", file=sys.stderr)
         return EXIT_USAGE
