@@ -9,7 +9,13 @@ if [ -n "${NTJP_TEST_DATABASE_URL:-}" ]; then
   exec "$@"
 fi
 
-pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+# The server's folder: one with initdb and postgres (the client package alone makes a bin/ with psql).
+pg_bin() {
+  local dir
+  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -rV); do
+    if [ -x "$dir/initdb" ] && [ -x "$dir/postgres" ]; then echo "$dir"; return; fi
+  done
+}
 
 if [ -z "$(pg_bin)" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
