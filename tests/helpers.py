@@ -150,8 +150,17 @@ def fault_of(response: requests.Response) -> tuple[str, str]:
     return code.split(":")[-1], string
 
 
+READY_PATH = {"fmb": "/GetVersions/1/rivtabp21", "fmb-public": "/fmb/openapi.json"}
+
+
 def start_server(
-    db_url: str, tls_dir: Path, log_path: Path, *, workers: int = 2, extra: list[str] | None = None
+    db_url: str,
+    tls_dir: Path,
+    log_path: Path,
+    *,
+    workers: int = 2,
+    extra: list[str] | None = None,
+    service: str = "fmb",
 ) -> Server:
     port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -163,7 +172,7 @@ def start_server(
             "ntjp_producer",
             "serve",
             "--service",
-            "fmb",
+            service,
             "--db",
             db_url,
             "--tls-dir",
@@ -180,13 +189,14 @@ def start_server(
         stderr=subprocess.STDOUT,
         env=env,
     )
-    server = Server(f"https://127.0.0.1:{port}", tls_dir, db_url, process, log_path)
+    scheme = "http" if service == "fmb-public" else "https"
+    server = Server(f"{scheme}://127.0.0.1:{port}", tls_dir, db_url, process, log_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {log_path.read_text()[-3000:]}")
         try:
-            if server.session().get(f"{server.base_url}/GetVersions/1/rivtabp21", timeout=2).status_code == 200:
+            if server.session().get(f"{server.base_url}{READY_PATH[service]}", timeout=2).status_code == 200:
                 return server
         except requests.RequestException:
             time.sleep(0.2)

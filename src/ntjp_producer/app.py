@@ -12,11 +12,28 @@ from ntjp_producer.storage import db
 from ntjp_producer.transport.identity import CallerIdentity
 
 
+class PathRouter:
+    """Sends ``/fmb/...`` to the JSON API and everything else to the RIV-TA plumbing."""
+
+    def __init__(self, prefixes: dict[str, object], default) -> None:
+        self.prefixes = prefixes
+        self.default = default
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        for prefix, app in self.prefixes.items():
+            if path.startswith(prefix):
+                return app(environ, start_response)
+        return self.default(environ, start_response)
+
+
 def create_fmb_app(settings: Settings):
+    from ntjp_producer.fmb.api import PREFIX, FmbJsonApi
     from ntjp_producer.fmb.services import FmbService
     from ntjp_producer.fmb.soap import build_services
 
     fmb = FmbService(db.session_factory(settings.db))
+    api = FmbJsonApi(fmb, base_url=settings.base_url or None)
     contracts = [
         Contract(name, ns.fmb_responder(name), operation.wsgi(service, ns.fmb_responder(name)))
         for name, service in build_services(fmb).items()
@@ -29,10 +46,27 @@ def create_fmb_app(settings: Settings):
     rivta = RivtaApplication(
         contracts, logical_addresses=settings.logical_addresses, max_body_bytes=settings.max_body_bytes
     )
-    return CallerIdentity(rivta)
+    return CallerIdentity(PathRouter({PREFIX + "/": api}, rivta))
 
 
-FACTORIES = {"fmb": create_fmb_app}
+def create_fmb_public_app(settings: Settings):
+    """FMB is public information: the JSON API alone, read-only, on plain HTTP, no SOAP."""
+    from ntjp_producer.fmb.api import PREFIX, FmbJsonApi
+    from ntjp_producer.fmb.services import FmbService
+
+    api = FmbJsonApi(FmbService(db.session_factory(settings.db)), base_url=settings.base_url or None)
+    return PathRouter({PREFIX + "/": api}, _not_found)
+
+
+def _not_found(environ, start_response):
+    body = b'{"errors":[{"status":"404","title":"Not Found","detail":"Only /fmb/ is served here"}]}'
+    start_response("404 Not Found", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+FACTORIES = {"fmb": create_fmb_app, "fmb-public": create_fmb_public_app}
+# Services without mutual TLS: only public, read-only data may ever be listed here.
+PLAIN_HTTP_SERVICES = frozenset({"fmb-public"})
 
 
 def create_app(settings: Settings):

@@ -79,6 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         logical_addresses=args.logical_address,
         workers=args.workers,
         max_body_bytes=args.max_body_bytes,
+        base_url=args.base_url,
     )
     _check_bind(s.bind)
     try:
@@ -114,7 +115,17 @@ _GETVERSIONS = (
 
 def _print_howto(s: settings_mod.Settings) -> None:
     host, _, port = s.bind.rpartition(":")
-    base = f"https://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"  # noqa: S104
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+    if s.service == "fmb-public":
+        print(
+            f"""
+ntjp-producer {__version__}: serving the FMB JSON API read-only at http://{shown}:{port}/fmb/ (plain HTTP)
+  curl http://{shown}:{port}/fmb/typfall?inlinehtmlmarkup=true   (OpenAPI: /fmb/openapi.json)
+""",
+            flush=True,
+        )
+        return
+    base = f"https://{shown}:{port}"
     t = s.tls_path
     la = s.logical_addresses[0]
     print(
@@ -135,6 +146,10 @@ Or with zeep:
   session.cert = ("{t}/clients/region.pem", "{t}/clients/region-key.pem")
   client = zeep.Client("{base}/GetFmb/1/rivtabp21?wsdl", transport=zeep.Transport(session=session))
   print(client.service.GetFmb(_soapheaders={{"LogicalAddress": "{la}"}}, diagnosKod=[{{"code": "J20"}}]))
+
+The same data as JSON (Socialstyrelsen's open FMB API; OpenAPI at {base}/fmb/openapi.json):
+  curl --cacert {t}/ca.pem --cert {t}/clients/region.pem --key {t}/clients/region-key.pem \
+    '{base}/fmb/typfall?diagnoskod=J20&inlinehtmlmarkup=true'
 """,
         flush=True,
     )
@@ -149,13 +164,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="serve a product's RIV-TA contracts over mutual TLS (gunicorn)")
-    p.add_argument("--service", choices=["fmb"], help="which product (default fmb)")
+    p.add_argument(
+        "--service",
+        choices=["fmb", "fmb-public"],
+        help="which product (default fmb); fmb-public: FMB's JSON API alone, read-only, plain HTTP",
+    )
     _add_db(p)
     p.add_argument("--bind", help="HOST:PORT (default 127.0.0.1:8443)")
     p.add_argument("--tls-dir", help="folder with ca.pem, server.pem, server-key.pem (default var/tls)")
     p.add_argument("--logical-address", action="append", help="logical address to answer (repeatable)")
     p.add_argument("--workers", type=int, help="gunicorn worker processes (default 2)")
     p.add_argument("--max-body-bytes", type=int, help="largest request accepted (default 1 MiB)")
+    p.add_argument("--base-url", help="own base URL in JSON API links (default: from the request's Host)")
     p.set_defaults(func=cmd_serve)
 
     certs = sub.add_parser("certs", help="development certificates").add_subparsers(dest="sub", required=True)

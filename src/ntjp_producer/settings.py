@@ -34,6 +34,8 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
     timeout: int = 30
+    # The producer's own base URL as consumers reach it (JSON API links); empty: from the request.
+    base_url: str = ""
 
     def with_overrides(self, **values: Any) -> Settings:
         clean = {k: v for k, v in values.items() if v is not None}

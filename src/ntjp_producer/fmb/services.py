@@ -24,11 +24,40 @@ class NoFmbData(LookupError):
 
 
 @dataclass(frozen=True)
+class Dokument:
+    """One item as the open API published it, beside the producer's own versioning facts.
+
+    ``attributes`` are the imported ones, untouched; ``version``, ``giltighet`` and ``aktiv`` are
+    the producer's, the same the SOAP services answer with, so the two never disagree.
+    """
+
+    id: str
+    attributes: dict[str, Any]
+    version: int
+    giltighet: material.Giltighet
+    senast_andrad: dt.datetime
+    aktiv: bool
+
+
+@dataclass(frozen=True)
+class Dokumentsamling:
+    dokument: list[Dokument]
+    version: material.Version
+    release_version: str | None
+    release_built: str | None
+    # When the answer last changed: the import, or a validity day that has since begun or ended.
+    last_modified: dt.datetime
+
+
+@dataclass(frozen=True)
 class _Snapshot:
     token: tuple[str, str]
     version: material.Version
     items: list[Any]
     by_code: dict[str, list[Any]]
+    raw: dict[int, tuple[str, dict[str, Any], dt.datetime]]  # id(item) -> (id, attributes, senast_andrad)
+    release: tuple[str | None, str | None]
+    imported_at: dt.datetime
 
 
 _BUILDERS: dict[str, Callable[..., Any]] = {
@@ -39,6 +68,22 @@ _BUILDERS: dict[str, Callable[..., Any]] = {
 
 def _sort_key(item_id: str) -> tuple[int, int | str]:
     return (0, int(item_id)) if item_id.isdigit() else (1, item_id)
+
+
+def _last_change(snap: _Snapshot, day: dt.date) -> dt.datetime:
+    """The import time, or the start of the latest validity day (start, or day after an end) since.
+
+    The active set changes at midnight when an item's validity begins or ends, without an import;
+    a conditional GET must see that as a change.
+    """
+    latest = snap.imported_at
+    for item in snap.items:
+        g = item.giltighet
+        for boundary in (g.start, g.slut + dt.timedelta(days=1) if g.slut else None):
+            if boundary is not None and boundary <= day:
+                midnight = dt.datetime.combine(boundary, dt.time(), versioning.SWEDEN).astimezone(dt.UTC)
+                latest = max(latest, midnight)
+    return latest
 
 
 class FmbService:
@@ -61,14 +106,24 @@ class FmbService:
             build = _BUILDERS[kind]
             items = []
             by_code: dict[str, list[Any]] = {}
+            raw: dict[int, tuple[str, dict[str, Any], dt.datetime]] = {}
             for row in sorted(rows, key=lambda r: _sort_key(r.item_id)):
                 obj = build(
                     row.item_id, row.version, row.giltig_start, row.giltig_slut, row.senast_andrad, row.attributes
                 )
                 items.append(obj)
+                raw[id(obj)] = (row.item_id, row.attributes, versioning.as_utc(row.senast_andrad))
                 for d in row.diagnoser:
                     by_code.setdefault(d.kod, []).append(obj)
-            snap = _Snapshot(token, material.Version(*token), items, by_code)
+            snap = _Snapshot(
+                token,
+                material.Version(*token),
+                items,
+                by_code,
+                raw,
+                (state.release_version, state.release_built),
+                versioning.as_utc(state.imported_at),
+            )
         self._snapshots[kind] = snap  # a plain assignment: threads may at worst build it twice
         return snap
 
@@ -118,6 +173,37 @@ class FmbService:
     ) -> tuple[list[material.DiagnosInformation], material.Version]:
         snap = self._snapshot(DIAGNOSINFORMATION)
         return self._select(snap, diagnoskoder, aven_ej_aktiva, today or versioning.today()), snap.version
+
+    def dokument(
+        self,
+        kind: str,
+        *,
+        diagnoskoder: Iterable[str] | None = None,
+        ids: Iterable[str] | None = None,
+        aven_ej_aktiva: bool = False,
+        today: dt.date | None = None,
+    ) -> Dokumentsamling:
+        """The open API's question: the same selection as GetFmb / GetDiagnosInformation, as imported.
+
+        Raises InvalidDiagnosisCode for a malformed code and NoFmbData before any import.
+        """
+        day = today or versioning.today()
+        snap = self._snapshot(kind)
+        found = self._select(snap, diagnoskoder, aven_ej_aktiva, day)
+        wanted = {i.strip() for i in ids or [] if i is not None}
+        dokument = []
+        for item in found:
+            item_id, attributes, senast_andrad = snap.raw[id(item)]
+            if wanted and item_id not in wanted:
+                continue
+            dokument.append(
+                Dokument(
+                    item_id, attributes, item.version, item.giltighet, senast_andrad, item.giltighet.active_on(day)
+                )
+            )
+        return Dokumentsamling(
+            dokument, snap.version, snap.release[0], snap.release[1], _last_change(snap, day)
+        )
 
     def versioner(self) -> material.Versioner:
         with self._sessions() as session:

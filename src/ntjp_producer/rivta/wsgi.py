@@ -86,7 +86,7 @@ class RivtaApplication:
 
     def _metadata(self, contract: Contract, environ) -> tuple[str, list, bytes, str]:
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-        base = _base_url(environ)
+        base = base_url(environ)
         if "wsdl" in query or "WSDL" in query:
             return "200 OK", [("Content-Type", _XML)], contract.wsdl(base), "metadata"
         if "xsd" in query:
@@ -189,7 +189,7 @@ class RivtaApplication:
         return "500 Internal Server Error", [("Content-Type", _XML)], envelope(code, message)
 
 
-def _base_url(environ) -> str:
+def base_url(environ) -> str:
     scheme = environ.get("wsgi.url_scheme", "https")
     host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
     return f"{scheme}://{host}"

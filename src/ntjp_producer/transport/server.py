@@ -11,8 +11,12 @@ from ntjp_producer.transport import tls
 
 class ProducerServer(BaseApplication):
     def __init__(self, settings: Settings) -> None:
+        from ntjp_producer.app import PLAIN_HTTP_SERVICES
+
         self.settings = settings
-        tls.server_context(settings.tls_dir)  # fail before forking if the certificates are missing
+        self.plain = settings.service in PLAIN_HTTP_SERVICES
+        if not self.plain:
+            tls.server_context(settings.tls_dir)  # fail before forking if the certificates are missing
         super().__init__()
 
     def load_config(self) -> None:
@@ -41,6 +45,9 @@ class ProducerServer(BaseApplication):
             "limit_request_line": 8190,
             "limit_request_fields": 100,
         }
+        if self.plain:
+            for key in ("certfile", "keyfile", "ca_certs", "ssl_context"):
+                del options[key]
         for key, value in options.items():
             self.cfg.set(key, value)
 
