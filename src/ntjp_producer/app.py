@@ -64,7 +64,45 @@ def _not_found(environ, start_response):
     return [body]
 
 
-FACTORIES = {"fmb": create_fmb_app, "fmb-public": create_fmb_public_app}
+def create_hosp_app(settings: Settings):
+    from ntjp_producer.hosp import access, soap
+    from ntjp_producer.hosp.audit import AuditTrail
+    from ntjp_producer.hosp.services import HospService
+    from ntjp_producer.rivta.calls import AccessDenied
+
+    registry = access.load_registry(settings.consumers_path)
+    sessions = db.session_factory(settings.db)
+    hosp = HospService(sessions)
+    contracts = [
+        Contract(soap.GET, ns.hosp_responder(soap.GET), handler=soap.get_handler(hosp)),
+        Contract(soap.SEARCH, ns.hosp_responder(soap.SEARCH), handler=soap.search_handler(hosp)),
+        Contract(
+            "PingForConfiguration",
+            ns.PING_RESPONDER,
+            operation.wsgi(build_ping_service(hosp.health), ns.PING_RESPONDER),
+        ),
+    ]
+
+    def authorise(environ, contract: Contract) -> str:
+        """Only registered consumers, and the platform's own monitoring ping, get past here."""
+        if contract.name == "PingForConfiguration" and environ.get("ntjp.via_platform"):
+            return "platform"
+        consumer = registry.consumer_type(environ.get("ntjp.consumer_hsaid"))
+        if consumer is None:
+            raise AccessDenied()
+        return consumer.value
+
+    rivta = RivtaApplication(
+        contracts,
+        logical_addresses=settings.logical_addresses,
+        max_body_bytes=settings.max_body_bytes,
+        authorise=authorise,
+        audit=AuditTrail(sessions).record,
+    )
+    return CallerIdentity(rivta, platform_hsaids=registry.platform)
+
+
+FACTORIES = {"fmb": create_fmb_app, "fmb-public": create_fmb_public_app, "hosp": create_hosp_app}
 # Services without mutual TLS: only public, read-only data may ever be listed here.
 PLAIN_HTTP_SERVICES = frozenset({"fmb-public"})
 

@@ -67,6 +67,68 @@ def cmd_fmb_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hosp_import(args: argparse.Namespace) -> int:
+    from ntjp_producer.hosp.extract import ExtractError
+    from ntjp_producer.hosp.importer import import_extract
+    from ntjp_producer.storage import db
+
+    s = _settings(args)
+    _ensure_sqlite_dir(s.db)
+    db.migrate(s.db)
+    if not Path(args.extract).is_file():
+        print(f"import refused, nothing changed: {args.extract}: no such file", file=sys.stderr)
+        return EXIT_REFUSED
+    try:
+        report = import_extract(db.session_factory(s.db), args.extract, delta=args.delta)
+    except ExtractError as exc:
+        print(f"import refused, nothing changed: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(
+        f"imported {report.kind} extract {args.extract}: {report.lines} lines, {report.upserted} persons written, "
+        f"{report.deleted} removed; the register holds {report.persons} persons ({report.seconds} s)"
+    )
+    return 0
+
+
+def cmd_hosp_generate(args: argparse.Namespace) -> int:
+    from ntjp_producer.hosp.generate import write
+
+    if args.count < 0:
+        raise ValueError("--count must be 0 or more")
+    write(args.count, args.seed, sys.stdout)
+    sys.stdout.flush()
+    return 0
+
+
+def cmd_hosp_audit(args: argparse.Namespace) -> int:
+    from ntjp_producer.hosp import personnummer
+    from ntjp_producer.hosp.audit import AuditTrail
+    from ntjp_producer.storage import db
+
+    s = _settings(args)
+    db.migrate(s.db)
+    trail = AuditTrail(db.session_factory(s.db))
+    if args.person is not None:
+        personnummer.validate(args.person)  # InvalidPersonnummer is a ValueError: one clear line
+        entries = trail.about_person(args.person)
+    else:
+        entries = trail.by_consumer(args.consumer)
+    for e in entries:
+        if args.json:
+            print(json.dumps(e, ensure_ascii=False))
+            continue
+        route = f"via platform {e['platform_hsaid']}" if e["via_platform"] else "direct"
+        line = (
+            f"{e['at']}  {e['consumer_hsaid'] or '-'} ({e['consumer_type'] or 'unregistered'}, {route})  "
+            f"{e['contract']}  {e['outcome']}  criteria={json.dumps(e['criteria'], ensure_ascii=False)}"
+        )
+        if args.consumer is not None:
+            line += f"  returned={len(e['returned'])}: {' '.join(e['returned'])}"
+        print(line + f"  correlation={e['correlation_id']}")
+    print(f"{len(entries)} audit record(s)", file=sys.stderr)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from ntjp_producer.storage import db
     from ntjp_producer.transport.server import ProducerServer
@@ -80,6 +142,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         max_body_bytes=args.max_body_bytes,
         base_url=args.base_url,
+        consumers=args.consumers,
     )
     _check_bind(s.bind)
     try:
@@ -87,6 +150,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(f"ntjp-producer: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if s.service == "hosp":
+        from ntjp_producer.hosp.access import load_registry
+
+        registry = load_registry(s.consumers_path)  # RegistryError (a ValueError): one clear line
+        print(f"HoSp consumers from {s.consumers_path}: {len(registry.consumers)} registered, "
+              f"{len(registry.platform)} platform certificate(s)")
     _ensure_sqlite_dir(s.db)
     db.migrate(s.db)
     _print_howto(s)
@@ -113,9 +182,35 @@ _GETVERSIONS = (
 )
 
 
+_HOSP_SEARCH = (
+    '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header>'
+    '<LogicalAddress xmlns="urn:riv:itintegration:registry:1">{la}</LogicalAddress></s:Header><s:Body>'
+    '<SearchHealthcareProfessionals xmlns="urn:riv:strategicresourcemanagement:persons:healthcareprofessional:'
+    'SearchHealthcareProfessionalsResponder:1"><surname>öst</surname><maxResults>3</maxResults>'
+    "</SearchHealthcareProfessionals></s:Body></s:Envelope>"
+)
+
+
 def _print_howto(s: settings_mod.Settings) -> None:
     host, _, port = s.bind.rpartition(":")
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+    if s.service == "hosp":
+        t = s.tls_path
+        la = s.logical_addresses[0]
+        print(
+            f"""
+ntjp-producer {__version__}: serving HOSP at https://{shown}:{port} (mutual TLS, logical address {la})
+  WSDLs:  https://{shown}:{port}/GetHealthcareProfessional/1/rivtabp21?wsdl
+          (also SearchHealthcareProfessionals, PingForConfiguration)
+  Each call is audited; `ntjp-producer hosp audit --consumer HSAID --db ...` shows them.
+  Search as IVO:
+  curl --cacert {t}/ca.pem --cert {t}/clients/ivo.pem --key {t}/clients/ivo-key.pem \\
+    -H 'Content-Type: text/xml; charset=utf-8' https://{shown}:{port}/SearchHealthcareProfessionals/1/rivtabp21 \\
+    --data '{_HOSP_SEARCH.format(la=la)}'
+""",
+            flush=True,
+        )
+        return
     if s.service == "fmb-public":
         print(
             f"""
@@ -166,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve a product's RIV-TA contracts over mutual TLS (gunicorn)")
     p.add_argument(
         "--service",
-        choices=["fmb", "fmb-public"],
+        choices=["fmb", "fmb-public", "hosp"],
         help="which product (default fmb); fmb-public: FMB's JSON API alone, read-only, plain HTTP",
     )
     _add_db(p)
@@ -176,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="gunicorn worker processes (default 2)")
     p.add_argument("--max-body-bytes", type=int, help="largest request accepted (default 1 MiB)")
     p.add_argument("--base-url", help="own base URL in JSON API links (default: from the request's Host)")
+    p.add_argument("--consumers", help="HoSp consumer registry, TOML (default: consumers.toml in the TLS dir)")
     p.set_defaults(func=cmd_serve)
 
     certs = sub.add_parser("certs", help="development certificates").add_subparsers(dest="sub", required=True)
@@ -194,6 +290,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("release_dir")
     _add_db(p)
     p.set_defaults(func=cmd_fmb_import)
+
+    hosp = sub.add_parser("hosp", help="HoSp register").add_subparsers(dest="sub", required=True)
+    p = hosp.add_parser("import", help="load an extract (JSON Lines) into the register, all or nothing")
+    p.add_argument("extract")
+    p.add_argument("--delta", action="store_true", help="upsert and delete persons instead of replacing all")
+    _add_db(p)
+    p.set_defaults(func=cmd_hosp_import)
+    p = hosp.add_parser("generate", help="write a synthetic register extract to standard output")
+    p.add_argument("--count", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=cmd_hosp_generate)
+    p = hosp.add_parser("audit", help="who looked at a person, or what a consumer looked at")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--person", metavar="PNR", help="personal identity number, 12 digits")
+    who.add_argument("--consumer", metavar="HSAID", help="the consumer's HSA-id")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    _add_db(p)
+    p.set_defaults(func=cmd_hosp_audit)
     return parser
 
 

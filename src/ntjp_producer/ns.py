@@ -26,3 +26,11 @@ def fmb_responder(contract: str) -> str:
 
 def soap_action(responder_ns: str, operation: str) -> str:
     return f"{responder_ns}:{operation}"
+
+HOSP_BASE = "urn:riv:strategicresourcemanagement:persons:healthcareprofessional"
+HOSP = f"{HOSP_BASE}:1"
+
+
+def hosp_responder(contract: str) -> str:
+    """Responder namespace of a HoSp contract, e.g. ``...:GetHealthcareProfessionalResponder:1``."""
+    return f"{HOSP_BASE}:{contract}Responder:1"

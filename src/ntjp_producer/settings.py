@@ -36,6 +36,8 @@ class Settings:
     timeout: int = 30
     # The producer's own base URL as consumers reach it (JSON API links); empty: from the request.
     base_url: str = ""
+    # HoSp's consumer registry (TOML); empty: consumers.toml in the TLS folder.
+    consumers: str = ""
 
     def with_overrides(self, **values: Any) -> Settings:
         clean = {k: v for k, v in values.items() if v is not None}
@@ -46,6 +48,10 @@ class Settings:
     @property
     def tls_path(self) -> Path:
         return Path(self.tls_dir)
+
+    @property
+    def consumers_path(self) -> Path:
+        return Path(self.consumers) if self.consumers else self.tls_path / "consumers.toml"
 
 
 def _coerce(name: str, value: Any) -> Any:

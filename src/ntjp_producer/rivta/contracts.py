@@ -25,8 +25,10 @@ _IMPORT_XPATH = "//*[local-name()='import' or local-name()='include'][@schemaLoc
 class Contract:
     name: str
     responder_ns: str
-    wsgi: Callable  # the contract adapter (a Spyne WsgiApplication)
+    wsgi: Callable | None = None  # a contract adapter as WSGI (Spyne), given the whole request
     major: int = 1
+    # or: a contract adapter given the validated request element, answering the response element
+    handler: Callable[[etree._Element], etree._Element] | None = None
     schema: etree.XMLSchema = field(init=False)
 
     def __post_init__(self) -> None:

@@ -13,13 +13,14 @@ import io
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qs
 
 from lxml import etree
 
 from ntjp_producer import logs, ns
-from ntjp_producer.rivta import loader
+from ntjp_producer.rivta import calls, loader
+from ntjp_producer.rivta.calls import AccessDenied, Call
 from ntjp_producer.rivta.contracts import Contract
 from ntjp_producer.rivta.faults import CLIENT, SERVER, VERSION_MISMATCH, RivtaFault, envelope
 
@@ -31,10 +32,23 @@ _XML = "text/xml; charset=utf-8"
 
 
 class RivtaApplication:
-    def __init__(self, contracts: Iterable[Contract], *, logical_addresses: Iterable[str], max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        contracts: Iterable[Contract],
+        *,
+        logical_addresses: Iterable[str],
+        max_body_bytes: int,
+        authorise: Callable[[dict, Contract], str | None] | None = None,
+        audit: Callable[[Call, str], None] | None = None,
+    ) -> None:
+        """``authorise`` returns the caller's consumer type or raises AccessDenied, before the body
+        is read; ``audit`` records every SOAP call, whatever its outcome, before the answer leaves,
+        and if it fails the answer is withheld (fail closed)."""
         self.contracts = {c.path: c for c in contracts}
         self.logical_addresses = frozenset(logical_addresses)
         self.max_body_bytes = max_body_bytes
+        self.authorise = authorise
+        self.audit = audit
 
     # -- WSGI entry ---------------------------------------------------------------------------
 
@@ -42,17 +56,41 @@ class RivtaApplication:
         cid = (environ.get(_CORRELATION_ENV) or "").strip()[:128] or str(uuid.uuid4())
         token = logs.correlation_id.set(cid)
         started = time.perf_counter()
+        path = environ.get("PATH_INFO", "")
+        contract = self.contracts.get(path)
+        call = None
+        if contract is not None and environ.get("REQUEST_METHOD") == "POST":
+            call = Call(
+                contract.name,
+                cid,
+                environ.get("ntjp.consumer_hsaid"),
+                bool(environ.get("ntjp.via_platform")),
+                environ.get("ntjp.platform_hsaid"),
+            )
+        call_token = calls.current.set(call)
         status, headers, body, outcome = "500 Internal Server Error", [], b"", "server_fault"
         try:
-            status, headers, body, outcome = self._handle(environ)
-        except RivtaFault as fault:
-            status, headers, body = self._fault(fault.code, fault.message)
-            outcome = "client_fault" if fault.code != SERVER else "server_fault"
-        except Exception:
-            log.exception("unhandled error")
-            status, headers, body = self._fault(SERVER, f"Internal error; correlation id {cid}")
+            try:
+                status, headers, body, outcome = self._handle(environ)
+            except AccessDenied as fault:
+                status, headers, body = self._fault(fault.code, fault.message)
+                outcome = "refused"
+            except RivtaFault as fault:
+                status, headers, body = self._fault(fault.code, fault.message)
+                outcome = "client_fault" if fault.code != SERVER else "server_fault"
+            except Exception:
+                log.exception("unhandled error")
+                status, headers, body = self._fault(SERVER, f"Internal error; correlation id {cid}")
+            if call is not None and self.audit is not None:
+                try:
+                    self.audit(call, outcome)
+                except Exception:
+                    log.exception("audit record could not be written; the answer is withheld")
+                    status, headers, body = self._fault(
+                        SERVER, f"The call could not be audited, so it was not answered; correlation id {cid}"
+                    )
+                    outcome = "server_fault"
         finally:
-            path = environ.get("PATH_INFO", "")
             log.info(
                 "call",
                 extra={
@@ -61,9 +99,13 @@ class RivtaApplication:
                     "status": int(status.split()[0]),
                     "outcome": outcome,
                     "caller_hsaid": environ.get("ntjp.caller_hsaid"),
+                    "consumer_hsaid": environ.get("ntjp.consumer_hsaid"),
+                    "via_platform": environ.get("ntjp.via_platform"),
+                    "consumer_type": call.consumer_type if call else None,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 },
             )
+            calls.current.reset(call_token)
             logs.correlation_id.reset(token)
         headers = [*headers, ("Content-Length", str(len(body))), (CORRELATION_HEADER, cid)]
         start_response(status, headers)
@@ -100,6 +142,11 @@ class RivtaApplication:
     # -- a SOAP call --------------------------------------------------------------------------
 
     def _call(self, contract: Contract, environ) -> tuple[str, list, bytes, str]:
+        if self.authorise is not None:
+            call = calls.current.get()
+            consumer_type = self.authorise(environ, contract)
+            if call is not None:
+                call.consumer_type = consumer_type
         content_type = (environ.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
         if content_type == "application/soap+xml":
             raise RivtaFault(VERSION_MISMATCH, "SOAP 1.2 is not supported; RIV-TA uses SOAP 1.1 (text/xml)")
@@ -112,6 +159,9 @@ class RivtaApplication:
             raise RivtaFault(CLIENT, str(exc)) from None
         request = self._check_envelope(contract, root)
         self._validate(contract, request)
+        if contract.handler is not None:
+            response = contract.handler(request)
+            return "200 OK", [("Content-Type", _XML)], _envelope(response), "ok"
         return self._dispatch(contract, environ, data)
 
     def _read_body(self, environ) -> bytes:
@@ -187,6 +237,12 @@ class RivtaApplication:
 
     def _fault(self, code: str, message: str) -> tuple[str, list, bytes]:
         return "500 Internal Server Error", [("Content-Type", _XML)], envelope(code, message)
+
+
+def _envelope(response: etree._Element) -> bytes:
+    env = etree.Element(f"{{{ns.SOAP11_ENV}}}Envelope", nsmap={"soapenv": ns.SOAP11_ENV})
+    etree.SubElement(env, f"{{{ns.SOAP11_ENV}}}Body").append(response)
+    return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
 
 
 def base_url(environ) -> str:

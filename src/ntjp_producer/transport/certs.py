@@ -101,11 +101,54 @@ def _leaf(ca_cert, ca_key, subject: x509.Name, *, server: bool, not_before, not_
     return builder.sign(ca_key, hashes.SHA256()), key
 
 
+# Dev certificate -> HoSp consumer type (förordning 2006:196 § 7 a); "platform" is the NTJP peer.
+CONSUMER_TYPES = {
+    "ivo": "ivo",
+    "region": "public_provider",
+    "transportstyrelsen": "transportstyrelsen",
+    "socialnamnd": "social_services",
+    "ntjp": "platform",
+}
+CONSUMERS_FILE = "consumers.toml"
+
+
+def write_consumers(directory: str | Path) -> Path | None:
+    """The HoSp consumer registry for the dev certificates, unless one is there already.
+
+    ``private-provider`` and ``unknown`` are left out on purpose: they must be refused.
+    """
+    path = Path(directory) / CONSUMERS_FILE
+    if path.exists():
+        return None
+    platform = [CLIENTS[n][1] for n, t in CONSUMER_TYPES.items() if t == "platform"]
+    lines = [
+        "# HoSp consumer registry (dev): who may call, and as which consumer type (förordning 2006:196 § 7 a).",
+        "# Types: ivo, public_provider, social_services, transportstyrelsen. Anyone not listed is refused,",
+        "# and so is every private care provider (type private_provider, or simply not listed).",
+        "",
+        "# TLS peers that are the national platform; for them the consumer is the",
+        "# x-rivta-original-serviceconsumer-hsaid header.",
+        "platform = [" + ", ".join(f'"{h}"' for h in platform) + "]",
+        "",
+        "[consumers]",
+    ]
+    for name, kind in CONSUMER_TYPES.items():
+        if kind != "platform":
+            org, hsaid = CLIENTS[name]
+            lines.append(f'"{hsaid}" = {{ type = "{kind}", name = "{org}" }}')
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def init(directory: str | Path, *, force: bool = False) -> list[Path]:
-    """Write the dev CA, server and client certificates; keeps an existing set unless forced."""
+    """Write the dev CA, server and client certificates, and the HoSp consumer registry for them;
+    keeps an existing set unless forced."""
     out = Path(directory)
     if (out / "ca.pem").exists() and not force:
+        write_consumers(out)
         return []
+    if force and (out / CONSUMERS_FILE).exists():
+        (out / CONSUMERS_FILE).unlink()
     clients = out / "clients"
     clients.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
@@ -153,4 +196,5 @@ def init(directory: str | Path, *, force: bool = False) -> list[Path]:
     )
     _write(clients / f"{OTHER_CA}.pem", cert, key, clients / f"{OTHER_CA}-key.pem")
     written += [clients / f"{EXPIRED}.pem", clients / f"{OTHER_CA}.pem"]
+    write_consumers(out)
     return written

@@ -1,0 +1,1 @@
+"""HoSp: Socialstyrelsen's register of licensed health-care personnel (förordning 2006:196)."""

@@ -1,0 +1,253 @@
+"""The extract format: how Socialstyrelsen's case management hands the register to the service.
+
+JSON Lines, UTF-8, one person a line, every § 6 item the register holds for that person (see
+``docs/hosp-contract.md`` for the format with an example). A full extract is the whole register; a
+delta holds changed persons and, for a person to remove, ``{"personnummer": "…", "raderad": true}``.
+
+Every line is checked here (personal identity number and its check digit, dates, every code
+against its code system, no unknown keys) and turned into the normalised record the register
+stores. A bad line raises ExtractError naming the line and the reason, never the line's content.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ntjp_producer.hosp import codes, personnummer
+
+
+class ExtractError(ValueError):
+    def __init__(self, source: str, line: int, reason: str) -> None:
+        super().__init__(f"{source}, line {line}: {reason}")
+        self.source, self.line, self.reason = source, line, reason
+
+
+class _Bad(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Deletion:
+    pnr: str
+
+
+_PERSON_KEYS = {
+    "personnummer", "fornamn", "mellannamn", "efternamn", "kon", "folkbokforing", "legitimationer",
+    "utbildningar", "specialiteter", "forskrivarratt", "underskoterska", "andrad",
+}  # fmt: skip
+_REQUIRED = {"personnummer", "fornamn", "efternamn"}
+
+
+def parse_line(text: str, *, allow_deletion: bool) -> dict[str, Any] | Deletion:
+    """One extract line as a normalised record (or a deletion); raises _Bad with the reason."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _Bad(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise _Bad("a line must be one JSON object")
+    if data.get("raderad") is not None:
+        if not allow_deletion:
+            raise _Bad("'raderad' belongs in a delta extract, not a full one")
+        if data.get("raderad") is not True or set(data) != {"personnummer", "raderad"}:
+            raise _Bad('a deletion is exactly {"personnummer": "...", "raderad": true}')
+        return Deletion(_pnr(data["personnummer"]))
+    unknown = sorted(set(data) - _PERSON_KEYS)
+    if unknown:
+        raise _Bad(f"unknown key '{unknown[0]}'")
+    missing = sorted(k for k in _REQUIRED if not data.get(k))
+    if missing:
+        raise _Bad(f"'{missing[0]}' is missing")
+    return {
+        "personnummer": _pnr(data["personnummer"]),
+        "fornamn": _text(data, "fornamn"),
+        "mellannamn": _text(data, "mellannamn", optional=True),
+        "efternamn": _text(data, "efternamn"),
+        "kon": _code(data.get("kon"), codes.SEX, "kon", optional=True),
+        "folkbokforing": _folkbokforing(data.get("folkbokforing")),
+        "legitimationer": [_legitimation(x) for x in _list(data, "legitimationer")],
+        "utbildningar": [_utbildning(x) for x in _list(data, "utbildningar")],
+        "specialiteter": [_specialitet(x) for x in _list(data, "specialiteter")],
+        "forskrivarratt": _forskrivarratt(data.get("forskrivarratt")),
+        "underskoterska": _underskoterska(data.get("underskoterska")),
+        "andrad": _timestamp(data.get("andrad"), "andrad"),
+    }
+
+
+# -- pieces ------------------------------------------------------------------------------------------
+
+
+def _pnr(value: Any) -> str:
+    try:
+        return personnummer.validate(value)
+    except personnummer.InvalidPersonnummer as exc:
+        raise _Bad(f"personnummer: {exc}") from None
+
+
+def _text(data: dict, key: str, *, optional: bool = False) -> str | None:
+    value = data.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > 200:
+        raise _Bad(f"'{key}' must be a non-empty text of at most 200 characters")
+    return value.strip()
+
+
+def _code(value: Any, system: codes.CodeSystem, key: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or value not in system.codes:
+        raise _Bad(f"'{key}': unknown code {json.dumps(value)[:20]} in {system.name}")
+    return value
+
+
+def _date(value: Any, key: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    try:
+        return dt.date.fromisoformat(value).isoformat() if isinstance(value, str) and len(value) == 10 else _fail()
+    except ValueError:
+        raise _Bad(f"'{key}' must be a date YYYY-MM-DD") from None
+
+
+def _fail():
+    raise ValueError
+
+
+def _timestamp(value: Any, key: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value) if isinstance(value, str) else _fail()
+    except ValueError:
+        raise _Bad(f"'{key}' must be an ISO 8601 time with zone") from None
+    if parsed.tzinfo is None:
+        raise _Bad(f"'{key}' must carry a time zone")
+    return parsed.astimezone(dt.UTC).isoformat()
+
+
+def _object(value: Any, key: str, keys: set[str]) -> dict:
+    if not isinstance(value, dict):
+        raise _Bad(f"'{key}' must be an object")
+    unknown = sorted(set(value) - keys)
+    if unknown:
+        raise _Bad(f"'{key}': unknown key '{unknown[0]}'")
+    return value
+
+
+def _list(data: dict, key: str) -> list:
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _Bad(f"'{key}' must be a list")
+    return value
+
+
+def _folkbokforing(value: Any) -> dict | None:
+    if value is None:
+        return None
+    v = _object(value, "folkbokforing", {"lan", "kommun"})
+    kommun = v.get("kommun")
+    if not isinstance(kommun, str) or len(kommun) != 4 or not kommun.isdigit():
+        raise _Bad("'folkbokforing.kommun' must be a four-digit municipality code")
+    lan = codes.county_of(kommun)
+    if lan not in codes.COUNTY.codes:
+        raise _Bad(f"'folkbokforing.kommun': no county {lan} in {codes.COUNTY.name}")
+    if v.get("lan") is not None and v["lan"] != lan:
+        raise _Bad("'folkbokforing.lan' does not match the municipality's county")
+    return {"lan": lan, "kommun": kommun}
+
+
+def _legitimation(value: Any) -> dict:
+    keys = {"yrke", "utfardad", "giltigTill", "partielltTilltrade", "provotid", "aterkallad"}
+    v = _object(value, "legitimationer[]", keys)
+    out = {
+        "yrke": _code(v.get("yrke"), codes.PROFESSION, "legitimationer[].yrke"),
+        "utfardad": _date(v.get("utfardad"), "legitimationer[].utfardad"),
+        "giltigTill": _date(v.get("giltigTill"), "legitimationer[].giltigTill", optional=True),
+        "partielltTilltrade": None,
+        "provotid": None,
+        "aterkallad": None,
+    }
+    if v.get("partielltTilltrade") is not None:
+        p = _object(v["partielltTilltrade"], "partielltTilltrade", {"beslutsdatum", "omfattning"})
+        out["partielltTilltrade"] = {
+            "beslutsdatum": _date(p.get("beslutsdatum"), "partielltTilltrade.beslutsdatum"),
+            "omfattning": _text(p, "omfattning"),
+        }
+    if v.get("provotid") is not None:
+        p = _object(v["provotid"], "provotid", {"beslutsdatum", "slutdatum"})
+        out["provotid"] = {
+            "beslutsdatum": _date(p.get("beslutsdatum"), "provotid.beslutsdatum"),
+            "slutdatum": _date(p.get("slutdatum"), "provotid.slutdatum", optional=True),
+        }
+    if v.get("aterkallad") is not None:
+        p = _object(v["aterkallad"], "aterkallad", {"beslutsdatum"})
+        out["aterkallad"] = {"beslutsdatum": _date(p.get("beslutsdatum"), "aterkallad.beslutsdatum")}
+    return out
+
+
+def _utbildning(value: Any) -> dict:
+    v = _object(value, "utbildningar[]", {"grundyrke", "larosate", "land", "examensdatum"})
+    return {
+        "grundyrke": _code(v.get("grundyrke"), codes.PROFESSION, "utbildningar[].grundyrke"),
+        "larosate": _text(v, "larosate", optional=True),
+        "land": _code(v.get("land"), codes.COUNTRY, "utbildningar[].land", optional=True),
+        "examensdatum": _date(v.get("examensdatum"), "utbildningar[].examensdatum", optional=True),
+    }
+
+
+def _specialitet(value: Any) -> dict:
+    v = _object(value, "specialiteter[]", {"yrke", "kod", "utfardad"})
+    yrke = v.get("yrke")
+    if yrke not in codes.SPECIALITIES_FOR:
+        raise _Bad("'specialiteter[].yrke': specialist certificates exist for LK and TL only")
+    kod = _code(v.get("kod"), codes.SPECIALITY, "specialiteter[].kod")
+    if kod not in codes.SPECIALITIES_FOR[yrke]:
+        raise _Bad(f"'specialiteter[].kod': {kod} is not a speciality of {yrke}")
+    return {"yrke": yrke, "kod": kod, "utfardad": _date(v.get("utfardad"), "specialiteter[].utfardad")}
+
+
+def _forskrivarratt(value: Any) -> dict | None:
+    if value is None:
+        return None
+    v = _object(value, "forskrivarratt", {"forskrivarkod", "omfattning"})
+    kod = v.get("forskrivarkod")
+    if not isinstance(kod, str) or len(kod) != 7 or not kod.isdigit():
+        raise _Bad("'forskrivarratt.forskrivarkod' must be seven digits")
+    return {"forskrivarkod": kod, "omfattning": _code(v.get("omfattning"), codes.PRESCRIPTION_SCOPE, "omfattning")}
+
+
+def _underskoterska(value: Any) -> dict | None:
+    if value is None:
+        return None
+    v = _object(value, "underskoterska", {"utfardad"})
+    return {"utfardad": _date(v.get("utfardad"), "underskoterska.utfardad")}
+
+
+def read(path: str, *, delta: bool):
+    """Yield (line number, record or Deletion); raise ExtractError at the first bad line."""
+    source = str(path)
+    seen: set[str] = set()
+    number = 0
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for text in fh:
+                number += 1
+                if not text.strip():
+                    continue
+                try:
+                    item = parse_line(text, allow_deletion=delta)
+                except _Bad as exc:
+                    raise ExtractError(source, number, str(exc)) from None
+                pnr = item.pnr if isinstance(item, Deletion) else item["personnummer"]
+                if pnr in seen:
+                    raise ExtractError(source, number, "the same personnummer appears on an earlier line")
+                seen.add(pnr)
+                yield number, item
+    except UnicodeDecodeError:
+        raise ExtractError(source, number + 1, "the file is not UTF-8") from None

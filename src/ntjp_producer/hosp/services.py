@@ -1,0 +1,177 @@
+"""HoSp queries, the one place the SOAP adapter (and any later API) asks.
+
+A person comes out as its § 6 items, keyed by item number, and only those the caller's consumer
+type may see (``access.VISIBLE_ITEMS``); a criterion on an item the caller may not see is refused
+before any query runs. Plain Python: no SOAP here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from ntjp_producer.hosp import codes, personnummer
+from ntjp_producer.hosp.access import CRITERION_ITEMS, VISIBLE_ITEMS, ConsumerType
+from ntjp_producer.hosp.importer import name_key
+from ntjp_producer.hosp.models import HospPerson, HospSearch, HospState
+
+MAX_RESULTS = 100
+_TOP = "\U0010ffff"  # above every character: key >= p AND key < p + _TOP is "starts with p"
+
+
+class InvalidCriteria(ValueError):
+    """The question itself is wrong (a bad number, an unknown code, no criterion at all)."""
+
+
+class CriterionNotAllowed(PermissionError):
+    """The caller may not search on an item it may not see (§ 7 a)."""
+
+
+Items = dict[int, Any]  # § 6 item number -> that item's data
+
+
+@dataclass(frozen=True)
+class Criteria:
+    birth_date: str | None = None  # YYYYMMDD
+    given_name: str | None = None
+    surname: str | None = None
+    profession_code: str | None = None
+    county_code: str | None = None
+    municipality_code: str | None = None
+    max_results: int = MAX_RESULTS
+
+    def given(self) -> dict[str, str]:
+        """The criteria as the contract names them, for checks and the audit trail."""
+        names = {
+            "birthDate": self.birth_date,
+            "givenName": self.given_name,
+            "surname": self.surname,
+            "professionCode": self.profession_code,
+            "countyCode": self.county_code,
+            "municipalityCode": self.municipality_code,
+        }
+        return {k: v for k, v in names.items() if v is not None}
+
+
+def check_allowed(criteria: dict[str, str], consumer: ConsumerType) -> None:
+    visible = VISIBLE_ITEMS[consumer]
+    for name in criteria:
+        if CRITERION_ITEMS[name] not in visible:
+            raise CriterionNotAllowed(
+                f"Access denied: your organisation may not search by {name} (förordning 2006:196 § 7 a)"
+            )
+
+
+def items_of(record: dict[str, Any], imported_at: dt.datetime | None = None) -> Items:
+    """Every § 6 item the register holds for a person; empty items are left out."""
+    legs = record["legitimationer"]
+    items: Items = {
+        1: {k: record.get(k) for k in ("personnummer", "fornamn", "mellannamn", "efternamn", "kon")},
+        2: record.get("folkbokforing"),
+        3: [leg["yrke"] for leg in legs],
+        4: record["utbildningar"],
+        5: [{"yrke": s["yrke"], "kod": s["kod"]} for s in record["specialiteter"]],
+        6: [{"yrke": leg["yrke"], "kod": None, "datum": leg["utfardad"]} for leg in legs]
+        + [{"yrke": s["yrke"], "kod": s["kod"], "datum": s["utfardad"]} for s in record["specialiteter"]],
+        7: [{"yrke": leg["yrke"], "giltigTill": leg["giltigTill"]} for leg in legs if leg["giltigTill"]],
+        8: [{"yrke": leg["yrke"], **leg["partielltTilltrade"]} for leg in legs if leg["partielltTilltrade"]],
+        9: [{"yrke": leg["yrke"], "typ": "PROVOTID", **leg["provotid"]} for leg in legs if leg["provotid"]]
+        + [{"yrke": leg["yrke"], "typ": "ATERKALLELSE", **leg["aterkallad"]} for leg in legs if leg["aterkallad"]],
+        10: record.get("forskrivarratt"),
+        11: record.get("underskoterska"),
+        12: {"andrad": record.get("andrad") or (imported_at.isoformat() if imported_at else None)},
+    }
+    return {n: v for n, v in items.items() if v}
+
+
+def visible(items: Items, consumer: ConsumerType) -> Items:
+    allowed = VISIBLE_ITEMS[consumer]
+    return {n: v for n, v in items.items() if n in allowed}
+
+
+def validate_criteria(c: Criteria) -> Criteria:
+    if not c.given():
+        raise InvalidCriteria("Give at least one search criterion")
+    if c.birth_date is not None:
+        try:
+            dt.datetime.strptime(c.birth_date, "%Y%m%d")
+        except ValueError:
+            raise InvalidCriteria("birthDate is not a valid date (YYYYMMDD)") from None
+    for name in (c.given_name, c.surname):
+        if name is not None and not name_key(name):
+            raise InvalidCriteria("A name criterion must contain letters")
+    if c.profession_code is not None and c.profession_code not in codes.PROFESSION.codes:
+        raise InvalidCriteria(f"Unknown professionCode '{c.profession_code[:10]}' ({codes.PROFESSION.oid})")
+    if c.county_code is not None and c.county_code not in codes.COUNTY.codes:
+        raise InvalidCriteria(f"Unknown countyCode '{c.county_code}'")
+    if c.municipality_code is not None and codes.county_of(c.municipality_code) not in codes.COUNTY.codes:
+        raise InvalidCriteria(f"Unknown municipalityCode '{c.municipality_code}'")
+    if not 1 <= c.max_results <= MAX_RESULTS:
+        raise InvalidCriteria(f"maxResults must be 1 to {MAX_RESULTS}")
+    return c
+
+
+class HospService:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def get(self, pnr: str, consumer: ConsumerType) -> Items | None:
+        """Raises InvalidCriteria for a malformed number (check digit included)."""
+        try:
+            personnummer.validate(pnr)
+        except personnummer.InvalidPersonnummer as exc:
+            raise InvalidCriteria(str(exc).capitalize()) from None
+        check_allowed({"personalIdentityNumber": pnr}, consumer)
+        with self._sessions() as session:
+            row = session.get(HospPerson, pnr)
+            if row is None:
+                return None
+            return visible(items_of(row.record, row.imported_at), consumer)
+
+    def search(self, criteria: Criteria, consumer: ConsumerType) -> tuple[list[tuple[str, Items]], bool]:
+        """The matches in stable order (surname, given name, personal identity number), and whether
+        more matched than were returned."""
+        check_allowed(criteria.given(), consumer)
+        c = validate_criteria(criteria)
+        q = select(HospSearch.pnr).where(HospSearch.profession == (c.profession_code or ""))
+        if c.birth_date:
+            q = q.where(HospSearch.birth_date == c.birth_date)
+        if c.county_code:
+            q = q.where(HospSearch.county == c.county_code)
+        if c.municipality_code:
+            q = q.where(HospSearch.municipality == c.municipality_code)
+        if c.surname:
+            key = name_key(c.surname)
+            q = q.where(HospSearch.sort_key >= key, HospSearch.sort_key < key + _TOP)
+        if c.given_name:
+            key = name_key(c.given_name)
+            q = q.where(HospSearch.given_key >= key, HospSearch.given_key < key + _TOP)
+        q = q.order_by(HospSearch.sort_key).limit(c.max_results + 1)
+        with self._sessions() as session:
+            pnrs = list(session.scalars(q))
+            more = len(pnrs) > c.max_results
+            pnrs = pnrs[: c.max_results]
+            rows = {r.pnr: r for r in session.scalars(select(HospPerson).where(HospPerson.pnr.in_(pnrs)))}
+        found = [(p, visible(items_of(rows[p].record, rows[p].imported_at), consumer)) for p in pnrs if p in rows]
+        return found, more
+
+    def health(self) -> dict[str, str]:
+        try:
+            with self._sessions() as session:
+                session.execute(text("SELECT 1"))
+                state = session.get(HospState, 1)
+        except Exception:
+            return {"dbStatus": "error"}
+        result = {"dbStatus": "ok"}
+        if state is None:
+            result["dataStatus"] = "no register imported"
+        else:
+            result["dataStatus"] = "ok"
+            result["persons"] = str(state.persons)
+            result["lastImport"] = state.last_import.strftime("%Y%m%d%H%M%S")
+            result["lastImportKind"] = state.last_kind
+        return result
