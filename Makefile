@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DB ?= sqlite:///var/ntjp.db
+HOSP_DB ?= sqlite:///var/hosp.db
 TLS ?= var/tls
 
 .PHONY: run test lint test-sqlite test-postgres clean
@@ -14,17 +15,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## Serve FMB on https://127.0.0.1:8443 with mutual TLS, dev certificates and the bundled sample.
+## Serve FMB on https://127.0.0.1:8443 (bundled sample) and HoSp on https://127.0.0.1:8444 (a generated
+## register of 5,000 persons), both with mutual TLS and dev certificates. Ctrl-C stops both.
 run: $(STAMP)
 	$(BIN)/ntjp-producer certs init $(TLS)
 	$(BIN)/ntjp-producer fmb import sample/fmb --db $(DB)
-	$(BIN)/ntjp-producer serve --service fmb --db $(DB) --tls-dir $(TLS) --bind 127.0.0.1:8443
+	test -f var/hosp-register.jsonl || ($(BIN)/ntjp-producer hosp generate --count 5000 --seed 1 \
+	  > var/hosp-register.jsonl.tmp && mv var/hosp-register.jsonl.tmp var/hosp-register.jsonl)
+	$(BIN)/ntjp-producer hosp import var/hosp-register.jsonl --db $(HOSP_DB)
+	$(BIN)/ntjp-producer serve --service hosp --db $(HOSP_DB) --tls-dir $(TLS) --bind 127.0.0.1:8444 & hosp=$$!; \
+	  trap 'kill $$hosp 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/ntjp-producer serve --service fmb --db $(DB) --tls-dir $(TLS) --bind 127.0.0.1:8443
 
 ## Lint, then the whole suite on SQLite and again on a PostgreSQL server it starts itself.
 test: lint test-sqlite test-postgres
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench
 
 test-sqlite: $(STAMP)
 	$(BIN)/pytest

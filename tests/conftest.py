@@ -48,3 +48,43 @@ def server(latest_db, tls_dir, tmp_path_factory):
     srv = start_server(latest_db, tls_dir, tmp_path_factory.mktemp("server") / "server.log")
     yield srv
     stop_server(srv)
+
+
+# -- HoSp ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def hosp_extract(tmp_path_factory):
+    from tests.hosp_data import write_extract
+
+    return write_extract(tmp_path_factory.mktemp("hosp") / "register.jsonl")
+
+
+@pytest.fixture(scope="session")
+def hosp_db(hosp_extract, tmp_path_factory):
+    from ntjp_producer.hosp.importer import import_extract
+
+    url, drop = new_database(tmp_path_factory.mktemp("hosp-db"))
+    db.migrate(url)
+    import_extract(db.session_factory(url), str(hosp_extract))
+    yield url
+    drop()
+
+
+@pytest.fixture(scope="session")
+def hosp_server(hosp_db, tls_dir, tmp_path_factory):
+    """The real HoSp producer (gunicorn, 2 workers, mutual TLS) with the dev consumer registry."""
+    srv = start_server(hosp_db, tls_dir, tmp_path_factory.mktemp("hosp-server") / "server.log", service="hosp")
+    yield srv
+    stop_server(srv)
+
+
+@pytest.fixture
+def hosp(hosp_server):
+    """Calls HoSp and, after the test, checks that each call left exactly one audit record."""
+    from tests.hosp_client import HospClient
+
+    client = HospClient(hosp_server)
+    before = client.audit_count()
+    yield client
+    assert client.audit_count() - before == client.calls, "every call leaves exactly one audit record"

@@ -24,11 +24,14 @@ SAMPLE = REPO / "sample" / "fmb"
 LOGICAL_ADDRESS = "SE2021000555"
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 FMB_NS = "urn:riv:processmanagement:decisionsupport:insurancemedicinedecisionsupport"
+HOSP_NS = "urn:riv:strategicresourcemanagement:persons:healthcareprofessional"
 RESPONDER = {
     "GetFmb": f"{FMB_NS}:GetFmbResponder:1",
     "GetDiagnosInformation": f"{FMB_NS}:GetDiagnosInformationResponder:1",
     "GetVersions": f"{FMB_NS}:GetVersionsResponder:1",
     "PingForConfiguration": "urn:riv:itintegration:monitoring:PingForConfigurationResponder:1",
+    "GetHealthcareProfessional": f"{HOSP_NS}:GetHealthcareProfessionalResponder:1",
+    "SearchHealthcareProfessionals": f"{HOSP_NS}:SearchHealthcareProfessionalsResponder:1",
 }
 WSDL_NS = {c: r.replace("Responder:1", ":1:rivtabp21") for c, r in RESPONDER.items()}
 WSDL_NS["PingForConfiguration"] = "urn:riv:itintegration:monitoring:PingForConfiguration:1:rivtabp21"
@@ -89,21 +92,24 @@ class Server:
     log_path: Path
     clients: dict = field(default_factory=dict)
 
-    def session(self, client: str = "region") -> requests.Session:
+    def session(self, client: str = "region", headers: dict | None = None) -> requests.Session:
         s = requests.Session()
+        s.headers.update(headers or {})
         s.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override verify below
         s.verify = str(self.tls_dir / "ca.pem")
         s.cert = (str(self.tls_dir / "clients" / f"{client}.pem"), str(self.tls_dir / "clients" / f"{client}-key.pem"))
         return s
 
-    def zeep(self, contract: str, client: str = "region") -> tuple[zeep.proxy.ServiceProxy, ValidatingPlugin]:
+    def zeep(
+        self, contract: str, client: str = "region", headers: dict | None = None
+    ) -> tuple[zeep.proxy.ServiceProxy, ValidatingPlugin]:
         """A zeep client generated from the project's own wsdl/ file, pointed at this server."""
-        key = (contract, client)
+        key = (contract, client, tuple(sorted((headers or {}).items())))
         if key not in self.clients:
             plugin = ValidatingPlugin(contract)
             zc = zeep.Client(
                 str(REPO / "wsdl" / f"{contract}Interaction_1.0_RIVTABP21.wsdl"),
-                transport=zeep.Transport(session=self.session(client)),
+                transport=zeep.Transport(session=self.session(client, headers)),
                 plugins=[plugin],
             )
             service = zc.create_service(
@@ -150,7 +156,11 @@ def fault_of(response: requests.Response) -> tuple[str, str]:
     return code.split(":")[-1], string
 
 
-READY_PATH = {"fmb": "/GetVersions/1/rivtabp21", "fmb-public": "/fmb/openapi.json"}
+READY_PATH = {
+    "fmb": "/GetVersions/1/rivtabp21",
+    "fmb-public": "/fmb/openapi.json",
+    "hosp": "/GetHealthcareProfessional/1/rivtabp21",
+}
 
 
 def start_server(

@@ -158,6 +158,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
               f"{len(registry.platform)} platform certificate(s)")
     _ensure_sqlite_dir(s.db)
     db.migrate(s.db)
+    db.engine_for(s.db).dispose()  # the workers fork from here; none may inherit a connection
     _print_howto(s)
     server.run()
     return 0

@@ -9,42 +9,61 @@ DELETE (see the migration), so the trail can only grow.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from ntjp_producer.hosp.models import HospAudit, HospAuditPerson
 from ntjp_producer.rivta.calls import Call
 
+_PG_RECORD = text(
+    "WITH a AS (INSERT INTO hosp_audit (at, correlation_id, caller_hsaid, via_platform, platform_hsaid, "
+    "consumer_type, contract, criteria, returned, outcome) VALUES (:at, :correlation_id, :caller_hsaid, "
+    ":via_platform, :platform_hsaid, :consumer_type, :contract, CAST(:criteria AS json), CAST(:returned AS json), "
+    ":outcome) RETURNING id) "
+    "INSERT INTO hosp_audit_person (audit_id, pnr, role) "
+    "SELECT a.id, t.p, t.r FROM a, unnest(CAST(:pnrs AS text[]), CAST(:roles AS text[])) AS t(p, r)"
+)
+
 
 class AuditTrail:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._engine = sessions.kw["bind"]
 
     def record(self, call: Call, outcome: str) -> None:
-        with self._sessions() as session, session.begin():
-            audit_id = session.execute(
-                insert(HospAudit).returning(HospAudit.id),
-                {
-                    "at": dt.datetime.now(dt.UTC),
-                    "correlation_id": call.correlation_id,
-                    "caller_hsaid": call.consumer_hsaid,
-                    "via_platform": call.via_platform,
-                    "platform_hsaid": call.platform_hsaid,
-                    "consumer_type": call.consumer_type,
-                    "contract": call.contract,
-                    "criteria": call.criteria,
-                    "returned": list(call.returned),
-                    "outcome": outcome,
-                },
-            ).scalar_one()
-            persons = {(p, "asked") for p in call.asked} | {(p, "returned") for p in call.returned}
-            if persons:
-                session.execute(
-                    insert(HospAuditPerson),
-                    [{"audit_id": audit_id, "pnr": p, "role": role} for p, role in sorted(persons)],
+        values = {
+            "at": dt.datetime.now(dt.UTC),
+            "correlation_id": call.correlation_id,
+            "caller_hsaid": call.consumer_hsaid,
+            "via_platform": call.via_platform,
+            "platform_hsaid": call.platform_hsaid,
+            "consumer_type": call.consumer_type,
+            "contract": call.contract,
+            "criteria": call.criteria,
+            "returned": list(call.returned),
+            "outcome": outcome,
+        }
+        persons = sorted({(p, "asked") for p in call.asked} | {(p, "returned") for p in call.returned})
+        with self._engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # One statement, one round trip before the commit, however many persons were answered.
+                conn.execute(
+                    _PG_RECORD,
+                    {
+                        **values,
+                        "criteria": None if call.criteria is None else json.dumps(call.criteria, ensure_ascii=False),
+                        "returned": json.dumps(values["returned"]),
+                        "pnrs": [p for p, _ in persons],
+                        "roles": [r for _, r in persons],
+                    },
                 )
+                return
+            audit_id = conn.execute(insert(HospAudit).returning(HospAudit.id), values).scalar_one()
+            if persons:
+                conn.execute(insert(HospAuditPerson), [{"audit_id": audit_id, "pnr": p, "role": r} for p, r in persons])
 
     def about_person(self, pnr: str) -> list[dict[str, Any]]:
         """Who looked at this person: every call that asked for or answered with them."""

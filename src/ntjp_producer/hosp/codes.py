@@ -13,7 +13,7 @@ from dataclasses import dataclass
 _LOCAL = "urn:riv:strategicresourcemanagement:persons:healthcareprofessional:codes"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: each system is one object
 class CodeSystem:
     oid: str
     name: str

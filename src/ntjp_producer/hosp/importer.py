@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from ntjp_producer.hosp import extract, personnummer
@@ -103,6 +103,12 @@ def import_extract(sessions: sessionmaker[Session], path: str, *, delta: bool = 
             str(path),
         )
         session.add(state)
+    engine = sessions.kw["bind"]
+    if engine.dialect.name == "postgresql":
+        # Fresh statistics and visibility map now, rather than a planner guessing from an empty table
+        # and an autovacuum storm over half a million new rows while consumers are searching.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM (ANALYZE) hosp_search, hosp_person"))
     return ImportReport(
         "delta" if delta else "full", lines, upserted, deleted, persons, round(time.perf_counter() - started, 2)
     )

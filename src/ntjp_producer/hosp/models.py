@@ -85,8 +85,8 @@ class HospAuditPerson(Base):
 
     __tablename__ = "hosp_audit_person"
 
+    pnr: Mapped[str] = mapped_column(String(12), primary_key=True)  # first: lookups by person use the key
     audit_id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), ForeignKey("hosp_audit.id"), primary_key=True
     )
-    pnr: Mapped[str] = mapped_column(String(12), primary_key=True, index=True)
     role: Mapped[str] = mapped_column(String(10), primary_key=True)  # 'asked' or 'returned'

@@ -27,8 +27,9 @@ class Contract:
     responder_ns: str
     wsgi: Callable | None = None  # a contract adapter as WSGI (Spyne), given the whole request
     major: int = 1
-    # or: a contract adapter given the validated request element, answering the response element
-    handler: Callable[[etree._Element], etree._Element] | None = None
+    # or: a contract adapter given the validated request element, answering the serialised response
+    # element (UTF-8, its namespaces declared on it)
+    handler: Callable[[etree._Element], bytes] | None = None
     schema: etree.XMLSchema = field(init=False)
 
     def __post_init__(self) -> None:

@@ -160,8 +160,7 @@ class RivtaApplication:
         request = self._check_envelope(contract, root)
         self._validate(contract, request)
         if contract.handler is not None:
-            response = contract.handler(request)
-            return "200 OK", [("Content-Type", _XML)], _envelope(response), "ok"
+            return "200 OK", [("Content-Type", _XML)], _envelope(contract.handler(request)), "ok"
         return self._dispatch(contract, environ, data)
 
     def _read_body(self, environ) -> bytes:
@@ -239,10 +238,14 @@ class RivtaApplication:
         return "500 Internal Server Error", [("Content-Type", _XML)], envelope(code, message)
 
 
-def _envelope(response: etree._Element) -> bytes:
-    env = etree.Element(f"{{{ns.SOAP11_ENV}}}Envelope", nsmap={"soapenv": ns.SOAP11_ENV})
-    etree.SubElement(env, f"{{{ns.SOAP11_ENV}}}Body").append(response)
-    return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+def _envelope(response: bytes) -> bytes:
+    """A handler's serialised response element (UTF-8) in a SOAP 1.1 envelope."""
+    return (
+        b"<?xml version='1.0' encoding='UTF-8'?>"
+        b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
+        + response
+        + b"</soapenv:Body></soapenv:Envelope>"
+    )
 
 
 def base_url(environ) -> str:

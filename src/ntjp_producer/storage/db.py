@@ -7,7 +7,6 @@ or serves, so a deployment never runs code against an older schema.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -25,8 +24,27 @@ def normalise_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
-@lru_cache(maxsize=8)
+_engines: dict[str, Engine] = {}
+
+
 def engine_for(url: str) -> Engine:
+    """One engine (and connection pool) per database URL and process."""
+    if url not in _engines:
+        _engines[url] = _create(url)
+    return _engines[url]
+
+
+def after_fork() -> None:
+    """In a forked worker: drop the parent's pooled connections without closing them.
+
+    A pooled PostgreSQL connection inherited over fork() is a socket shared with the parent; two
+    processes talking on it corrupt each other's transactions. Each worker opens its own.
+    """
+    for engine in _engines.values():
+        engine.dispose(close=False)
+
+
+def _create(url: str) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})

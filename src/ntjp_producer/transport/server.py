@@ -26,7 +26,13 @@ class ProducerServer(BaseApplication):
         def ssl_context(_config, _default_factory):
             return tls.server_context(tls_dir)
 
+        def post_fork(_server, _worker):
+            from ntjp_producer.storage import db
+
+            db.after_fork()
+
         options = {
+            "post_fork": post_fork,
             "bind": s.bind,
             "workers": s.workers,
             "worker_class": "gthread",

@@ -66,13 +66,15 @@ def upgrade() -> None:
         sa.Column("outcome", sa.String(32), nullable=False),
     )
     op.create_index("ix_hosp_audit_caller", "hosp_audit", ["caller_hsaid", "at"])
+    # Primary key led by pnr: the one index serves "who looked at this person" and keeps each
+    # audited call's insert to one index entry per person.
     op.create_table(
         "hosp_audit_person",
-        sa.Column("audit_id", _ID, sa.ForeignKey("hosp_audit.id"), primary_key=True),
-        sa.Column("pnr", sa.String(12), primary_key=True),
-        sa.Column("role", sa.String(10), primary_key=True),
+        sa.Column("pnr", sa.String(12), nullable=False),
+        sa.Column("audit_id", _ID, sa.ForeignKey("hosp_audit.id"), nullable=False),
+        sa.Column("role", sa.String(10), nullable=False),
+        sa.PrimaryKeyConstraint("pnr", "audit_id", "role"),
     )
-    op.create_index("ix_hosp_audit_person_pnr", "hosp_audit_person", ["pnr"])
 
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
