@@ -143,7 +143,7 @@ class FmbJsonApi:
                 )
 
         etag = _etag(samling, environ.get("QUERY_STRING", ""))
-        modified = samling.last_modified.replace(microsecond=0)
+        modified = samling.last_modified.astimezone(dt.UTC).replace(microsecond=0)
         headers = [
             ("ETag", etag),
             ("Last-Modified", format_datetime(modified, usegmt=True)),

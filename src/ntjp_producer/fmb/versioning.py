@@ -18,8 +18,9 @@ def now() -> dt.datetime:
 
 
 def as_utc(value: dt.datetime) -> dt.datetime:
-    """SQLite hands timestamps back without a zone; the producer writes them in UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    """SQLite hands timestamps back without a zone (the producer writes them in UTC); PostgreSQL in
+    the session's zone. Either way: the same instant, in UTC."""
+    return value.astimezone(dt.UTC) if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def today(at: dt.datetime | None = None) -> dt.date:
