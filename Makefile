@@ -23,7 +23,8 @@ run: $(STAMP)
 	test -f var/hosp-register.jsonl || ($(BIN)/ntjp-producer hosp generate --count 5000 --seed 1 \
 	  > var/hosp-register.jsonl.tmp && mv var/hosp-register.jsonl.tmp var/hosp-register.jsonl)
 	$(BIN)/ntjp-producer hosp import var/hosp-register.jsonl --db $(HOSP_DB)
-	$(BIN)/ntjp-producer serve --service hosp --db $(HOSP_DB) --tls-dir $(TLS) --bind 127.0.0.1:8444 & hosp=$$!; \
+	$(BIN)/ntjp-producer serve --service hosp --db $(HOSP_DB) --tls-dir $(TLS) --bind 127.0.0.1:8444 \
+	  --ops-bind 127.0.0.1:9101 & hosp=$$!; \
 	  trap 'kill $$hosp 2>/dev/null' EXIT INT TERM; \
 	  $(BIN)/ntjp-producer serve --service fmb --db $(DB) --tls-dir $(TLS) --bind 127.0.0.1:8443
 

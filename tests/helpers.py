@@ -91,6 +91,7 @@ class Server:
     process: subprocess.Popen
     log_path: Path
     clients: dict = field(default_factory=dict)
+    ops_url: str = ""
 
     def session(self, client: str = "region", headers: dict | None = None) -> requests.Session:
         s = requests.Session()
@@ -173,7 +174,9 @@ def start_server(
     service: str = "fmb",
 ) -> Server:
     port = free_port()
+    ops_port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
         [
@@ -193,6 +196,8 @@ def start_server(
             str(workers),
             "--logical-address",
             LOGICAL_ADDRESS,
+            "--ops-bind",
+            f"127.0.0.1:{ops_port}",
             *(extra or []),
         ],
         stdout=log,
@@ -200,7 +205,7 @@ def start_server(
         env=env,
     )
     scheme = "http" if service == "fmb-public" else "https"
-    server = Server(f"{scheme}://127.0.0.1:{port}", tls_dir, db_url, process, log_path)
+    server = Server(f"{scheme}://127.0.0.1:{port}", tls_dir, db_url, process, log_path, ops_url=f"http://127.0.0.1:{ops_port}")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:

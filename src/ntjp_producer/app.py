@@ -44,7 +44,10 @@ def create_fmb_app(settings: Settings):
         )
     )
     rivta = RivtaApplication(
-        contracts, logical_addresses=settings.logical_addresses, max_body_bytes=settings.max_body_bytes
+        contracts,
+        logical_addresses=settings.logical_addresses,
+        max_body_bytes=settings.max_body_bytes,
+        **_measurement(settings),
     )
     return CallerIdentity(PathRouter({PREFIX + "/": api}, rivta))
 
@@ -98,13 +101,31 @@ def create_hosp_app(settings: Settings):
         max_body_bytes=settings.max_body_bytes,
         authorise=authorise,
         audit=AuditTrail(sessions).record,
+        **_measurement(settings),
     )
     return CallerIdentity(rivta, platform_hsaids=registry.platform)
 
 
+# The RIV-TA contracts each service answers, for the status page.
+CONTRACTS = {
+    "fmb": ["GetFmb", "GetDiagnosInformation", "GetVersions", "PingForConfiguration"],
+    "hosp": ["GetHealthcareProfessional", "SearchHealthcareProfessionals", "PingForConfiguration"],
+}
 FACTORIES = {"fmb": create_fmb_app, "fmb-public": create_fmb_public_app, "hosp": create_hosp_app}
 # Services without mutual TLS: only public, read-only data may ever be listed here.
 PLAIN_HTTP_SERVICES = frozenset({"fmb-public"})
+
+
+def _measurement(settings: Settings) -> dict:
+    """Every RIV-TA contract is measured by the plumbing; nothing per contract."""
+    from ntjp_producer.ops.measure import Recorder
+
+    recorder = Recorder(db.engine_for(settings.db)) if settings.measure else None
+    return {
+        "service": settings.service,
+        "observe": recorder.observe if recorder else None,
+        "inject_faults": settings.inject_faults,
+    }
 
 
 def create_app(settings: Settings):

@@ -129,6 +129,24 @@ def cmd_hosp_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sla_report(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from ntjp_producer.ops.report import report
+    from ntjp_producer.storage import db
+
+    s = _settings(args, service=args.service)
+    try:
+        first, last = dt.date.fromisoformat(args.from_), dt.date.fromisoformat(args.to)
+    except ValueError:
+        raise ValueError("--from and --to are dates, YYYY-MM-DD") from None
+    if last < first:
+        raise ValueError("--to is before --from")
+    db.migrate(s.db)
+    print(report(db.engine_for(s.db), args.service, first, last, s, args.format))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from ntjp_producer.storage import db
     from ntjp_producer.transport.server import ProducerServer
@@ -143,8 +161,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         base_url=args.base_url,
         consumers=args.consumers,
+        ops_bind=args.ops_bind,
     )
     _check_bind(s.bind)
+    if s.ops_bind:
+        _check_bind(s.ops_bind)
     try:
         server = ProducerServer(s)  # checks the certificates before anything is printed
     except FileNotFoundError as exc:
@@ -273,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-body-bytes", type=int, help="largest request accepted (default 1 MiB)")
     p.add_argument("--base-url", help="own base URL in JSON API links (default: from the request's Host)")
     p.add_argument("--consumers", help="HoSp consumer registry, TOML (default: consumers.toml in the TLS dir)")
+    p.add_argument("--ops-bind", help="metrics and status page, plain HTTP (default 127.0.0.1:9100; '' for none)")
     p.set_defaults(func=cmd_serve)
 
     certs = sub.add_parser("certs", help="development certificates").add_subparsers(dest="sub", required=True)
@@ -309,6 +331,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     _add_db(p)
     p.set_defaults(func=cmd_hosp_audit)
+
+    sla = sub.add_parser("sla", help="service level figures").add_subparsers(dest="sub", required=True)
+    p = sla.add_parser("report", help="per contract and day: calls, p50/p95/p99, share within target, availability")
+    p.add_argument("--service", choices=["fmb", "hosp"], required=True)
+    p.add_argument("--from", dest="from_", required=True, metavar="DATE", help="first day, YYYY-MM-DD")
+    p.add_argument("--to", required=True, metavar="DATE", help="last day, YYYY-MM-DD (inclusive)")
+    p.add_argument("--format", choices=["text", "json", "html"], default="text")
+    _add_db(p)
+    p.set_defaults(func=cmd_sla_report)
     return parser
 
 

@@ -38,6 +38,20 @@ class Settings:
     base_url: str = ""
     # HoSp's consumer registry (TOML); empty: consumers.toml in the TLS folder.
     consumers: str = ""
+    # Operations: metrics and status page on their own plain-HTTP listener ("" switches it off).
+    ops_bind: str = "127.0.0.1:9100"
+    measure: bool = True
+    # SLAs (reference: FMB 95 % under 10 s, HoSp 95 % under 1 s, 99.5 % available weekdays 09-17).
+    sla_fmb_seconds: float = 10.0
+    sla_hosp_seconds: float = 1.0
+    sla_share: float = 0.95
+    availability_target: float = 0.995
+    service_hours: str = "09-17"  # Swedish time, on service_days
+    service_days: str = "1-5"  # ISO weekdays, Monday = 1
+    alert_error_share: float = 0.05  # rolling 5 minutes; above it, one sla_breach event
+    alert_check_seconds: float = 15.0
+    # Drills and tests only: x-ntjp-inject-delay-ms and x-ntjp-inject-fault headers take effect.
+    inject_faults: bool = False
 
     def with_overrides(self, **values: Any) -> Settings:
         clean = {k: v for k, v in values.items() if v is not None}
@@ -48,6 +62,19 @@ class Settings:
     @property
     def tls_path(self) -> Path:
         return Path(self.tls_dir)
+
+    def sla_seconds(self, service: str) -> float:
+        return self.sla_hosp_seconds if service == "hosp" else self.sla_fmb_seconds
+
+    @property
+    def service_hour_range(self) -> tuple[int, int]:
+        start, _, end = self.service_hours.partition("-")
+        return int(start), int(end)
+
+    @property
+    def service_day_range(self) -> tuple[int, int]:
+        start, _, end = self.service_days.partition("-")
+        return int(start), int(end or start)
 
     @property
     def consumers_path(self) -> Path:
@@ -60,6 +87,16 @@ def _coerce(name: str, value: Any) -> Any:
         return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else tuple(value)
     if kind == "int" or kind is int:
         return int(value)
+    if kind == "float" or kind is float:
+        return float(value)
+    if kind == "bool" or kind is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(value).lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"setting {name}: '{value}' is not true or false")
     return str(value)
 
 

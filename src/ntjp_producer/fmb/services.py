@@ -122,7 +122,9 @@ class FmbService:
                 by_code,
                 raw,
                 (state.release_version, state.release_built),
-                versioning.as_utc(state.imported_at),
+                # The change stamp, not the import's clock: stamps are strictly later for each change,
+                # so even two imports within one second give If-Modified-Since a later time.
+                max(versioning.parse_stamp(token[0]), versioning.parse_stamp(token[1])).astimezone(dt.UTC),
             )
         self._snapshots[kind] = snap  # a plain assignment: threads may at worst build it twice
         return snap

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Text, cast, select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +21,7 @@ from ntjp_producer.hosp.access import CRITERION_ITEMS, VISIBLE_ITEMS, ConsumerTy
 from ntjp_producer.hosp.importer import name_key
 from ntjp_producer.hosp.models import HospPerson, HospSearch, HospState
 
+SWEDEN = ZoneInfo("Europe/Stockholm")
 MAX_RESULTS = 100
 _COLUMNS = select(HospPerson.pnr, cast(HospPerson.record, Text), HospPerson.imported_at)
 _TOP = "\U0010ffff"  # above every character: key >= p AND key < p + _TOP is "starts with p"
@@ -181,6 +183,7 @@ class HospService:
         else:
             result["dataStatus"] = "ok"
             result["persons"] = str(state.persons)
-            result["lastImport"] = state.last_import.strftime("%Y%m%d%H%M%S")
+            at = state.last_import if state.last_import.tzinfo else state.last_import.replace(tzinfo=dt.UTC)
+            result["lastImport"] = at.astimezone(SWEDEN).strftime("%Y%m%d%H%M%S")  # as FMB's: Swedish time
             result["lastImportKind"] = state.last_kind
         return result

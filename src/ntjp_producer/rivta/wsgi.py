@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 from lxml import etree
 
 from ntjp_producer import logs, ns
+from ntjp_producer.ops.measure import OUTCOMES, Observation
 from ntjp_producer.rivta import calls, loader
 from ntjp_producer.rivta.calls import AccessDenied, Call
 from ntjp_producer.rivta.contracts import Contract
@@ -40,6 +41,9 @@ class RivtaApplication:
         max_body_bytes: int,
         authorise: Callable[[dict, Contract], str | None] | None = None,
         audit: Callable[[Call, str], None] | None = None,
+        service: str = "",
+        observe: Callable[[Observation], None] | None = None,
+        inject_faults: bool = False,
     ) -> None:
         """``authorise`` returns the caller's consumer type or raises AccessDenied, before the body
         is read; ``audit`` records every SOAP call, whatever its outcome, before the answer leaves,
@@ -49,6 +53,10 @@ class RivtaApplication:
         self.max_body_bytes = max_body_bytes
         self.authorise = authorise
         self.audit = audit
+        self.service = service
+        self.observe = observe
+        # Test and drill only: honour x-ntjp-inject-delay-ms / x-ntjp-inject-fault. Off in production.
+        self.inject_faults = inject_faults
 
     # -- WSGI entry ---------------------------------------------------------------------------
 
@@ -109,7 +117,17 @@ class RivtaApplication:
             logs.correlation_id.reset(token)
         headers = [*headers, ("Content-Length", str(len(body))), (CORRELATION_HEADER, cid)]
         start_response(status, headers)
-        return [body]
+        if self.observe is None or environ.get("REQUEST_METHOD") != "POST":
+            return [body]
+        observation = {
+            "service": self.service,
+            "contract": contract.name if contract is not None else "unknown",
+            "outcome": outcome if outcome in OUTCOMES else "client_fault",
+            "consumer_hsaid": environ.get("ntjp.consumer_hsaid"),
+            "consumer_type": call.consumer_type if call else None,
+            "via_platform": bool(environ.get("ntjp.via_platform")),
+        }
+        return _Measured(body, started, observation, self.observe)
 
     # -- routing ------------------------------------------------------------------------------
 
@@ -142,6 +160,8 @@ class RivtaApplication:
     # -- a SOAP call --------------------------------------------------------------------------
 
     def _call(self, contract: Contract, environ) -> tuple[str, list, bytes, str]:
+        if self.inject_faults:
+            _inject(environ)
         if self.authorise is not None:
             call = calls.current.get()
             consumer_type = self.authorise(environ, contract)
@@ -236,6 +256,30 @@ class RivtaApplication:
 
     def _fault(self, code: str, message: str) -> tuple[str, list, bytes]:
         return "500 Internal Server Error", [("Content-Type", _XML)], envelope(code, message)
+
+
+class _Measured:
+    """The response body; gunicorn calls ``close`` once it is written, which ends the measurement."""
+
+    def __init__(self, body: bytes, started: float, observation: dict, observe) -> None:
+        self.body, self.started, self.observation, self.observe = body, started, observation, observe
+
+    def __iter__(self):
+        yield self.body
+
+    def close(self) -> None:
+        try:
+            self.observe(Observation(seconds=time.perf_counter() - self.started, **self.observation))
+        except Exception:  # measuring must never break a call
+            log.exception("measurement failed")
+
+
+def _inject(environ) -> None:
+    delay = environ.get("HTTP_X_NTJP_INJECT_DELAY_MS")
+    if delay and delay.isdigit():
+        time.sleep(min(int(delay), 60_000) / 1000)
+    if environ.get("HTTP_X_NTJP_INJECT_FAULT") == "server":
+        raise RivtaFault(SERVER, "Injected server fault (fault injection is switched on)")
 
 
 def _envelope(response: bytes) -> bytes:

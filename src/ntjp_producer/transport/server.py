@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import tempfile
+
 from gunicorn.app.base import BaseApplication
 
 from ntjp_producer import logs
@@ -17,6 +21,10 @@ class ProducerServer(BaseApplication):
         self.plain = settings.service in PLAIN_HTTP_SERVICES
         if not self.plain:
             tls.server_context(settings.tls_dir)  # fail before forking if the certificates are missing
+        # Prometheus multi-process mode: each worker writes its own files here, the operations
+        # listener in the master sums them. Must be set before prometheus_client is imported.
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ntjp-metrics-")
         super().__init__()
 
     def load_config(self) -> None:
@@ -31,8 +39,28 @@ class ProducerServer(BaseApplication):
 
             db.after_fork()
 
+        def when_ready(_server):
+            if s.ops_bind and not self.plain:
+                from ntjp_producer.app import CONTRACTS
+                from ntjp_producer.ops import server as ops
+
+                logs.setup(s.log_level)
+                try:
+                    ops.start(s, CONTRACTS.get(s.service, []))
+                except OSError as exc:  # the producer still serves; operations must see this line
+                    logging.getLogger("ntjp_producer.ops").error(
+                        "operations listener not started", extra={"ops_bind": s.ops_bind, "reason": str(exc)}
+                    )
+
+        def child_exit(_server, worker):
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(worker.pid)
+
         options = {
             "post_fork": post_fork,
+            "when_ready": when_ready,
+            "child_exit": child_exit,
             "bind": s.bind,
             "workers": s.workers,
             "worker_class": "gthread",

@@ -2,6 +2,7 @@ from alembic import context
 
 from ntjp_producer.fmb import models as _fmb_models  # noqa: F401  (registers tables)
 from ntjp_producer.hosp import models as _hosp_models  # noqa: F401
+from ntjp_producer.ops import models as _ops_models  # noqa: F401
 from ntjp_producer.storage.base import Base
 
 config = context.config

@@ -1,0 +1,139 @@
+"""Measuring every call: Prometheus metrics and per-minute figures in the database.
+
+The RIV-TA plumbing (and the FMB JSON API) hand each finished call to ``Recorder.observe``. The
+recorder counts it in Prometheus (multi-process mode: each gunicorn worker writes its own file,
+the operations listener in the master sums them) and in an in-memory per-minute table that a
+background thread adds to ``ops_minute`` every few seconds. A failing database write is logged and
+retried with the next flush; it never fails a call.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import logging
+import os
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from ntjp_producer.ops.models import BUCKET_COLUMNS, BUCKETS_MS, ops_minute
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("ok", "client_fault", "server_fault", "refused")
+
+
+@dataclass(frozen=True)
+class Observation:
+    service: str
+    contract: str
+    outcome: str  # ok, client_fault, server_fault, refused
+    seconds: float
+    consumer_hsaid: str | None = None
+    consumer_type: str | None = None
+    via_platform: bool = False
+
+
+def bucket_index(ms: float) -> int:
+    for i, bound in enumerate(BUCKETS_MS):
+        if ms <= bound:
+            return i
+    return len(BUCKETS_MS)
+
+
+class _Prometheus:
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Histogram
+
+        self.calls = Counter("ntjp_calls_total", "Calls answered, by contract and outcome",
+                             ["service", "contract", "outcome"])  # fmt: skip
+        self.by_consumer = Counter("ntjp_calls_by_consumer_total", "Calls by consumer type and route",
+                                   ["service", "contract", "consumer_type", "route"])  # fmt: skip
+        self.latency = Histogram("ntjp_call_duration_seconds", "From request read to response written",
+                                 ["service", "contract", "outcome"],
+                                 buckets=[b / 1000 for b in BUCKETS_MS])  # fmt: skip
+
+
+_prometheus: _Prometheus | None = None
+_prometheus_lock = threading.Lock()
+
+
+def prometheus() -> _Prometheus:
+    global _prometheus
+    with _prometheus_lock:
+        if _prometheus is None:
+            _prometheus = _Prometheus()
+        return _prometheus
+
+
+class Recorder:
+    def __init__(self, engine: Engine | None, *, flush_seconds: float = 5.0) -> None:
+        self.engine = engine
+        self.flush_seconds = flush_seconds
+        self._lock = threading.Lock()
+        self._pending: dict[tuple, list[float]] = {}
+        self._thread_pid: int | None = None
+        self._stop = threading.Event()
+
+    def observe(self, o: Observation) -> None:
+        p = prometheus()
+        p.calls.labels(o.service, o.contract, o.outcome).inc()
+        route = "platform" if o.via_platform else "direct"
+        p.by_consumer.labels(o.service, o.contract, o.consumer_type or "none", route).inc()
+        p.latency.labels(o.service, o.contract, o.outcome).observe(o.seconds)
+        if self.engine is None:
+            return
+        ms = o.seconds * 1000
+        minute = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+        key = (minute, o.service, o.contract, o.outcome)
+        with self._lock:
+            row = self._pending.get(key)
+            if row is None:
+                row = self._pending[key] = [0, 0.0] + [0] * len(BUCKET_COLUMNS)
+            row[0] += 1
+            row[1] += ms
+            row[2 + bucket_index(ms)] += 1
+            if self._thread_pid != os.getpid():  # first call in this (forked) process
+                self._thread_pid = os.getpid()
+                threading.Thread(target=self._run, name="ops-flush", daemon=True).start()
+                atexit.register(self.flush)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_seconds):
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        if not pending or self.engine is None:
+            return
+        rows = [
+            {"minute": k[0], "service": k[1], "contract": k[2], "outcome": k[3], "count": int(v[0]), "sum_ms": v[1],
+             **{name: int(v[2 + i]) for i, name in enumerate(BUCKET_COLUMNS)}}
+            for k, v in pending.items()
+        ]  # fmt: skip
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(_upsert(conn.dialect.name), rows)
+        except Exception:
+            log.exception("per-minute figures not written; kept for the next flush")
+            with self._lock:
+                for k, v in pending.items():
+                    row = self._pending.setdefault(k, [0, 0.0] + [0] * len(BUCKET_COLUMNS))
+                    for i, x in enumerate(v):
+                        row[i] += x
+
+
+def _upsert(dialect: str):
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(ops_minute)
+    added = ["count", "sum_ms", *BUCKET_COLUMNS]
+    return stmt.on_conflict_do_update(
+        index_elements=["minute", "service", "contract", "outcome"],
+        set_={c: ops_minute.c[c] + stmt.excluded[c] for c in added},
+    )

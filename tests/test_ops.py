@@ -1,0 +1,189 @@
+"""Operations against a real running producer: the SLA report from a known mix of calls, the
+metrics summed over two workers, the alert events, and the status page in headless Chromium."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import subprocess
+import sys
+import time
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+
+from ntjp_producer import settings as settings_mod
+from ntjp_producer.fmb.importer import import_release
+from ntjp_producer.ops.server import Alerts
+from ntjp_producer.storage import db
+from tests.helpers import REPO, SAMPLE, envelope, fault_of, new_database, start_server, stop_server
+
+ARTIFACTS = REPO / "test-artifacts"
+CONFIG = """
+[producer]
+inject_faults = true
+sla_fmb_seconds = 0.5
+service_days = "1-7"
+service_hours = "00-24"
+alert_check_seconds = 1
+"""
+FAST, SLOW, SERVER_FAULTS, CLIENT_FAULTS = 40, 4, 3, 3
+SLOW_MS = 700
+
+
+@pytest.fixture(scope="module")
+def ops_server(tls_dir, tmp_path_factory):
+    work = tmp_path_factory.mktemp("ops")
+    url, drop = new_database(work)
+    db.migrate(url)
+    import_release(db.session_factory(url), SAMPLE)
+    config = work / "producer.toml"
+    config.write_text(CONFIG)
+    server = start_server(url, tls_dir, work / "server.log", extra=["--config", str(config)])
+    yield server, config
+    stop_server(server)
+    drop()
+
+
+def _call(server, headers=None, logical_address=None):
+    """GetVersions on a new connection each time, so both workers take calls."""
+    session = server.session()
+    session.headers["Connection"] = "close"
+    body = envelope("GetVersions", **({"logical_address": logical_address} if logical_address else {}))
+    h = {"Content-Type": "text/xml; charset=utf-8", **(headers or {})}
+    return session.post(f"{server.base_url}/GetVersions/1/rivtabp21", data=body, headers=h, timeout=30)
+
+
+def _metric_sum(text: str, name: str, **labels) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.fixture(scope="module")
+def known_mix(ops_server):
+    """Drive the mix once; the tests below check what operations see of it."""
+    server, _ = ops_server
+    day = dt.datetime.now(ZoneInfo("Europe/Stockholm")).date()
+    for _ in range(FAST):
+        assert _call(server).status_code == 200
+    for _ in range(SLOW):
+        assert _call(server, {"x-ntjp-inject-delay-ms": str(SLOW_MS)}).status_code == 200
+    for _ in range(SERVER_FAULTS):
+        assert fault_of(_call(server, {"x-ntjp-inject-fault": "server"}))[0] == "Server"
+    for _ in range(CLIENT_FAULTS):
+        assert fault_of(_call(server, logical_address="SE0000000000"))[0] == "Client"
+    time.sleep(7)  # the workers add their figures to the database every 5 s
+    return day
+
+
+def test_sla_report_matches_what_was_sent(ops_server, known_mix):
+    server, config = ops_server
+    total = FAST + SLOW + SERVER_FAULTS + CLIENT_FAULTS
+    out = subprocess.run(
+        [sys.executable, "-m", "ntjp_producer", "sla", "report", "--service", "fmb", "--from", str(known_mix),
+         "--to", str(known_mix), "--format", "json", "--db", server.db_url, "--config", str(config)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    report = json.loads(out.stdout)
+    (line,) = [d for d in report["days"] if d["contract"] == "GetVersions"]
+    assert line["calls"] == total
+    assert line["outcomes"] == {"ok": FAST + SLOW, "server_fault": SERVER_FAULTS, "client_fault": CLIENT_FAULTS}
+    # Percentiles to within one bucket: 46 of 50 calls are fast, the 4 slowest took ~700 ms.
+    assert line["p50_ms"] <= 50
+    assert line["p95_ms"] == 1000 and line["p99_ms"] == 1000, "700 ms lies in the (500, 1000] bucket"
+    assert line["within_target"] == pytest.approx((total - SLOW) / total)
+    assert line["availability"] == pytest.approx(1 - SERVER_FAULTS / total)
+    kinds = sorted(b.split(":")[0] for b in line["breaches"])
+    assert kinds == ["availability", "response time"]
+    text = subprocess.run(
+        [sys.executable, "-m", "ntjp_producer", "sla", "report", "--service", "fmb", "--from", str(known_mix),
+         "--to", str(known_mix), "--db", server.db_url, "--config", str(config)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert f"{known_mix} GetVersions: response time: 92.0% of calls within 0.5 s, target 95%" in text
+    assert f"{known_mix} GetVersions: availability: 94.00% in service hours, target 99.5%" in text
+
+
+def test_metrics_add_up_across_two_workers(ops_server, known_mix):
+    server, _ = ops_server
+    metrics = requests.get(f"{server.ops_url}/metrics", timeout=10).text
+    total = FAST + SLOW + SERVER_FAULTS + CLIENT_FAULTS
+    assert _metric_sum(metrics, "ntjp_calls_total", service="fmb", contract="GetVersions") == total
+    assert _metric_sum(metrics, "ntjp_calls_total", contract="GetVersions", outcome="server_fault") == SERVER_FAULTS
+    assert _metric_sum(metrics, "ntjp_call_duration_seconds_count", contract="GetVersions") == total
+    slow = _metric_sum(metrics, "ntjp_call_duration_seconds_bucket", contract="GetVersions", outcome="ok",
+                       le="0.5")  # fmt: skip
+    assert slow == FAST, "the slow calls are above the 0.5 s bucket"
+    assert 'ntjp_data_info{item="fmbRelease"' in metrics
+    pids = {json.loads(line)["pid"] for line in server.log_path.read_text().splitlines()
+            if line.startswith("{") and '"message": "call"' in line}  # fmt: skip
+    assert len(pids) == 2, "both gunicorn workers answered some of the calls"
+
+
+def test_one_sla_breach_event_per_contract_and_kind(ops_server, known_mix):
+    server, _ = ops_server
+    time.sleep(2.5)  # a few alert checks (every second) after the figures landed
+    events = [json.loads(line) for line in server.log_path.read_text().splitlines()
+              if line.startswith("{") and '"sla_breach"' in line]  # fmt: skip
+    kinds = sorted((e["contract"], e["kind"]) for e in events)
+    assert kinds == [("GetVersions", "error_rate"), ("GetVersions", "p95")]
+    p95 = next(e for e in events if e["kind"] == "p95")
+    assert p95["event"] == "sla_breach" and p95["target_ms"] == 500 and p95["calls"] >= 50
+
+
+def test_alert_recovers_once_the_window_has_passed(ops_server, known_mix, caplog):
+    server, config = ops_server
+    alerts = Alerts(settings_mod.load(config).with_overrides(db=server.db_url, service="fmb"),
+                    db.engine_for(server.db_url))  # fmt: skip
+    now = dt.datetime.now(dt.UTC)
+    with caplog.at_level("WARNING", logger="ntjp_producer.ops"):
+        alerts.check(now)
+        alerts.check(now)
+        alerts.check(now + dt.timedelta(minutes=7))
+    messages = [(r.message, r.kind) for r in caplog.records]
+    assert sorted(messages) == [("sla_breach", "error_rate"), ("sla_breach", "p95"),
+                                ("sla_recovered", "error_rate"), ("sla_recovered", "p95")]  # fmt: skip
+
+
+def test_status_page_in_headless_chromium(ops_server, known_mix, tmp_path):
+    server, _ = ops_server
+    found = subprocess.run([str(REPO / "scripts" / "ensure-chromium.sh")], capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    chromium = found.stdout.strip().splitlines()[-1]
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "status-page.png"
+    shot.unlink(missing_ok=True)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars"]  # fmt: skip
+    url = f"{server.ops_url}/"
+    dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    page = dom.stdout
+    for contract in ("GetFmb", "GetDiagnosInformation", "GetVersions", "PingForConfiguration"):
+        assert f'data-contract="{contract}"' in page
+    assert re.search(r"id=\"health\"[^>]*>UP<", page)
+    assert page.count('<svg class="p95"') == 4
+    assert "SLA BREACHED" in page, "GetVersions' month includes the breaching mix"
+    assert "http://" not in page.replace(server.ops_url, "").replace("http://www.w3.org", ""), "loads nothing"
+    result = subprocess.run([chromium, *flags, "--window-size=900,1500", f"--screenshot={shot}", url],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0 and shot.exists() and shot.stat().st_size > 20_000, result.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_operations_listener_is_not_on_the_tls_port(ops_server):
+    server, _ = ops_server
+    assert server.ops_url.startswith("http://127.0.0.1:") and server.ops_url.split(":")[-1] != server.base_url.split(
+        ":")[-1]  # fmt: skip
+    assert server.session().get(f"{server.base_url}/metrics", timeout=10).status_code == 404
+    health = requests.get(f"{server.ops_url}/health", timeout=10).json()
+    assert health["dbStatus"] == "ok"
+
