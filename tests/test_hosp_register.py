@@ -187,3 +187,29 @@ def test_items_not_in_the_register_are_absent(hosp):
     (person,) = persons(hosp.get(SAMORDNING, client="ivo"))
     assert 2 not in items_in(person), "no folkbokföring recorded"
     assert etree.QName(person[0]).localname == "personalData"
+
+
+# -- operations see HoSp like every other contract, by consumer type and route ---------------------
+
+
+def test_hosp_calls_are_measured_by_consumer_type_and_route(hosp, hosp_server):
+    import requests
+
+    def count(text: str, **labels) -> float:
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("ntjp_calls_by_consumer_total{") and all(f'{k}="{v}"' in line for k, v in labels.items())
+        )
+
+    before = requests.get(f"{hosp_server.ops_url}/metrics", timeout=10).text
+    hosp.get(OSTBERG, client="socialnamnd")
+    hosp.get(OSTBERG, via_platform_for="socialnamnd")
+    hosp.get(OSTBERG, client="unknown")
+    after = requests.get(f"{hosp_server.ops_url}/metrics", timeout=10).text
+    social = {"service": "hosp", "contract": "GetHealthcareProfessional", "consumer_type": "social_services"}
+    assert count(after, route="direct", **social) - count(before, route="direct", **social) == 1
+    assert count(after, route="platform", **social) - count(before, route="platform", **social) == 1
+    refused = {"service": "hosp", "contract": "GetHealthcareProfessional", "outcome": "refused"}
+    lines = [line for line in after.splitlines() if line.startswith("ntjp_calls_total{")]
+    assert any(all(f'{k}="{v}"' in line for k, v in refused.items()) for line in lines)

@@ -225,6 +225,7 @@ ntjp-producer {__version__}: serving HOSP at https://{shown}:{port} (mutual TLS,
   WSDLs:  https://{shown}:{port}/GetHealthcareProfessional/1/rivtabp21?wsdl
           (also SearchHealthcareProfessionals, PingForConfiguration)
   Each call is audited; `ntjp-producer hosp audit --consumer HSAID --db ...` shows them.
+  Operations: http://{s.ops_bind}/ (status page), /metrics (Prometheus), /health
   Search as IVO:
   curl --cacert {t}/ca.pem --cert {t}/clients/ivo.pem --key {t}/clients/ivo-key.pem \\
     -H 'Content-Type: text/xml; charset=utf-8' https://{shown}:{port}/SearchHealthcareProfessionals/1/rivtabp21 \\
@@ -249,6 +250,7 @@ ntjp-producer {__version__}: serving the FMB JSON API read-only at http://{shown
         f"""
 ntjp-producer {__version__}: serving {s.service.upper()} at {base} (mutual TLS, logical address {la})
   WSDLs:  {base}/GetFmb/1/rivtabp21?wsdl  (also GetDiagnosInformation, GetVersions, PingForConfiguration)
+  Operations: http://{s.ops_bind}/ (status page), /metrics (Prometheus), /health
 
 Call it with curl and the dev client certificate:
   curl --cacert {t}/ca.pem --cert {t}/clients/region.pem --key {t}/clients/region-key.pem \\
