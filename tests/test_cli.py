@@ -33,3 +33,26 @@ def test_operator_mistakes_get_a_clear_message(tmp_path, args, code, message):
     assert message in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert "Call it with curl" not in result.stdout, "nothing is advertised that does not run"
+
+
+def test_hosp_serve_and_sla_mistakes_get_a_clear_message(tmp_path, tls_dir):
+    db = f"sqlite:///{tmp_path}/h.db"
+    bad_type = tmp_path / "bad.toml"
+    bad_type.write_text('[consumers]\n"SE1" = { type = "pharmacy" }\n')
+    broken = tmp_path / "broken.toml"
+    broken.write_text("platform = [\n")
+    cases = [
+        (["serve", "--service", "hosp", "--db", db, "--tls-dir", str(tls_dir), "--consumers", "/nonexistent.toml"],
+         "consumer registry /nonexistent.toml not found"),
+        (["serve", "--service", "hosp", "--db", db, "--tls-dir", str(tls_dir), "--consumers", str(bad_type)],
+         "has type 'pharmacy'"),
+        (["serve", "--service", "hosp", "--db", db, "--tls-dir", str(tls_dir), "--consumers", str(broken)],
+         "consumer registry"),
+        (["sla", "report", "--service", "fmb", "--from", "yesterday", "--to", "2026-11-22", "--db", db],
+         "--from and --to are dates"),
+        (["hosp", "generate", "--count", "-1"], "--count must be 0 or more"),
+    ]  # fmt: skip
+    for args, message in cases:
+        result = run(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr + result.stdout

@@ -213,3 +213,24 @@ def test_hosp_calls_are_measured_by_consumer_type_and_route(hosp, hosp_server):
     refused = {"service": "hosp", "contract": "GetHealthcareProfessional", "outcome": "refused"}
     lines = [line for line in after.splitlines() if line.startswith("ntjp_calls_total{")]
     assert any(all(f'{k}="{v}"' in line for k, v in refused.items()) for line in lines)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'><s:Body>",
+        b'<?xml version="1.0"?><!DOCTYPE s [<!ENTITY x SYSTEM "file:///etc/passwd">]><s>&x;</s>',
+        b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]><l>&b;</l>',
+    ],
+    ids=["malformed", "external entity", "entity expansion"],
+)
+def test_hostile_xml_from_a_registered_consumer_is_a_client_fault_and_audited(hosp, body):
+    hosp.calls += 1
+    response = hosp.server.session("ivo").post(
+        f"{hosp.server.base_url}/GetHealthcareProfessional/1/rivtabp21",
+        data=body,
+        headers={"Content-Type": "text/xml; charset=utf-8"},
+        timeout=30,
+    )
+    code, _message = fault_of(response)
+    assert code == "Client" and "root:" not in response.text
