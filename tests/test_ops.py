@@ -18,7 +18,7 @@ from ntjp_producer import settings as settings_mod
 from ntjp_producer.fmb.importer import import_release
 from ntjp_producer.ops.server import Alerts
 from ntjp_producer.storage import db
-from tests.helpers import REPO, SAMPLE, envelope, fault_of, new_database, start_server, stop_server
+from tests.helpers import REPO, SAMPLE, envelope, fault_of, metric_sum, new_database, start_server, stop_server
 
 ARTIFACTS = REPO / "test-artifacts"
 CONFIG = """
@@ -54,16 +54,6 @@ def _call(server, headers=None, logical_address=None):
     body = envelope("GetVersions", **({"logical_address": logical_address} if logical_address else {}))
     h = {"Content-Type": "text/xml; charset=utf-8", **(headers or {})}
     return session.post(f"{server.base_url}/GetVersions/1/rivtabp21", data=body, headers=h, timeout=30)
-
-
-def _metric_sum(text: str, name: str, **labels) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name + "{"):
-            continue
-        if all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 @pytest.fixture(scope="module")
@@ -115,10 +105,10 @@ def test_metrics_add_up_across_two_workers(ops_server, known_mix):
     server, _ = ops_server
     metrics = requests.get(f"{server.ops_url}/metrics", timeout=10).text
     total = FAST + SLOW + SERVER_FAULTS + CLIENT_FAULTS
-    assert _metric_sum(metrics, "ntjp_calls_total", service="fmb", contract="GetVersions") == total
-    assert _metric_sum(metrics, "ntjp_calls_total", contract="GetVersions", outcome="server_fault") == SERVER_FAULTS
-    assert _metric_sum(metrics, "ntjp_call_duration_seconds_count", contract="GetVersions") == total
-    slow = _metric_sum(metrics, "ntjp_call_duration_seconds_bucket", contract="GetVersions", outcome="ok",
+    assert metric_sum(metrics, "ntjp_calls_total", service="fmb", contract="GetVersions") == total
+    assert metric_sum(metrics, "ntjp_calls_total", contract="GetVersions", outcome="server_fault") == SERVER_FAULTS
+    assert metric_sum(metrics, "ntjp_call_duration_seconds_count", contract="GetVersions") == total
+    slow = metric_sum(metrics, "ntjp_call_duration_seconds_bucket", contract="GetVersions", outcome="ok",
                        le="0.5")  # fmt: skip
     assert slow == FAST, "the slow calls are above the 0.5 s bucket"
     assert 'ntjp_data_info{item="fmbRelease"' in metrics

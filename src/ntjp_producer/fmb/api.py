@@ -17,7 +17,6 @@ import hashlib
 import json
 import logging
 import time
-import uuid
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -28,7 +27,7 @@ from ntjp_producer.fmb.models import DIAGNOSINFORMATION, TYPFALL
 from ntjp_producer.fmb.openapi import document as openapi_document
 from ntjp_producer.fmb.services import Dokument, Dokumentsamling, FmbService, NoFmbData
 from ntjp_producer.fmb.text import html_to_text
-from ntjp_producer.rivta.wsgi import CORRELATION_HEADER, base_url
+from ntjp_producer.rivta.wsgi import CORRELATION_HEADER, base_url, correlation_id_of
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,6 @@ PARAMETERS = ("inlinehtmlmarkup", "diagnoskod", "avenejaktiva")
 # Read-mostly public data: caches may keep it a while, then must ask again (cheaply, with the ETag).
 CACHE_CONTROL = "public, max-age=300, must-revalidate"
 _JSON = "application/json; charset=utf-8"
-_CORRELATION_ENV = "HTTP_" + CORRELATION_HEADER.upper().replace("-", "_")
 
 
 class ApiError(Exception):
@@ -67,7 +65,7 @@ class FmbJsonApi:
         self.base_url = base_url.rstrip("/") if base_url else None
 
     def __call__(self, environ, start_response):
-        cid = (environ.get(_CORRELATION_ENV) or "").strip()[:128] or str(uuid.uuid4())
+        cid = correlation_id_of(environ)
         token = logs.correlation_id.set(cid)
         started = time.perf_counter()
         status, headers, body = 500, [], b""

@@ -7,6 +7,7 @@ that; the snapshot and its version block come from one read, so a response never
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -57,7 +58,8 @@ class _Snapshot:
     by_code: dict[str, list[Any]]
     raw: dict[int, tuple[str, dict[str, Any], dt.datetime]]  # id(item) -> (id, attributes, senast_andrad)
     release: tuple[str | None, str | None]
-    imported_at: dt.datetime
+    changed_at: dt.datetime  # the later of the two version stamps, as an instant
+    boundaries: tuple[dt.date, ...]  # sorted days on which an item's validity begins or has ended
 
 
 _BUILDERS: dict[str, Callable[..., Any]] = {
@@ -76,14 +78,17 @@ def _last_change(snap: _Snapshot, day: dt.date) -> dt.datetime:
     The active set changes at midnight when an item's validity begins or ends, without an import;
     a conditional GET must see that as a change.
     """
-    latest = snap.imported_at
-    for item in snap.items:
-        g = item.giltighet
-        for boundary in (g.start, g.slut + dt.timedelta(days=1) if g.slut else None):
-            if boundary is not None and boundary <= day:
-                midnight = dt.datetime.combine(boundary, dt.time(), versioning.SWEDEN).astimezone(dt.UTC)
-                latest = max(latest, midnight)
-    return latest
+    passed = bisect.bisect_right(snap.boundaries, day)
+    if not passed:
+        return snap.changed_at
+    midnight = dt.datetime.combine(snap.boundaries[passed - 1], dt.time(), versioning.SWEDEN).astimezone(dt.UTC)
+    return max(snap.changed_at, midnight)
+
+
+def _boundaries(items: list[Any]) -> tuple[dt.date, ...]:
+    days = {i.giltighet.start for i in items}
+    days |= {i.giltighet.slut + dt.timedelta(days=1) for i in items if i.giltighet.slut}
+    return tuple(sorted(days))
 
 
 class FmbService:
@@ -125,6 +130,7 @@ class FmbService:
                 # The change stamp, not the import's clock: stamps are strictly later for each change,
                 # so even two imports within one second give If-Modified-Since a later time.
                 max(versioning.parse_stamp(token[0]), versioning.parse_stamp(token[1])).astimezone(dt.UTC),
+                _boundaries(items),
             )
         self._snapshots[kind] = snap  # a plain assignment: threads may at worst build it twice
         return snap

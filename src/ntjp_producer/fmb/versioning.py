@@ -1,38 +1,12 @@
-"""Time as FMB consumers see it.
-
-The version timestamps are strings (``YYYYMMDDhhmmss``, Swedish time) that consumers store and
-compare for equality; a validity day is a Swedish calendar day. Both are decided here only.
-"""
+"""FMB's version timestamps: strings (``YYYYMMDDhhmmss``, Swedish time, see ``clock``) that
+consumers store and compare for equality, and that must move forward with every change."""
 
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
-SWEDEN = ZoneInfo("Europe/Stockholm")
-STAMP_FORMAT = "%Y%m%d%H%M%S"
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def as_utc(value: dt.datetime) -> dt.datetime:
-    """SQLite hands timestamps back without a zone (the producer writes them in UTC); PostgreSQL in
-    the session's zone. Either way: the same instant, in UTC."""
-    return value.astimezone(dt.UTC) if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
-def today(at: dt.datetime | None = None) -> dt.date:
-    return (at or now()).astimezone(SWEDEN).date()
-
-
-def stamp(at: dt.datetime) -> str:
-    return at.astimezone(SWEDEN).strftime(STAMP_FORMAT)
-
-
-def parse_stamp(value: str) -> dt.datetime:
-    return dt.datetime.strptime(value, STAMP_FORMAT).replace(tzinfo=SWEDEN)
+# The shared clock, under the names the FMB code has always used.
+from ntjp_producer.clock import STAMP_FORMAT, SWEDEN, as_utc, now, parse_stamp, stamp, today  # noqa: F401
 
 
 def next_stamp(at: dt.datetime, previous: list[str]) -> str:

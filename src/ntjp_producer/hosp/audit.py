@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from ntjp_producer.hosp.models import HospAudit, HospAuditPerson
@@ -87,8 +87,6 @@ class AuditTrail:
             return [_dict(a) for a in session.scalars(q)]
 
     def count(self) -> int:
-        from sqlalchemy import func
-
         with self._sessions() as session:
             return session.scalar(select(func.count()).select_from(HospAudit))
 

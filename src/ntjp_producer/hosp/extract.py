@@ -108,22 +108,22 @@ def _date(value: Any, key: str, *, optional: bool = False) -> str | None:
     if value is None and optional:
         return None
     try:
-        return dt.date.fromisoformat(value).isoformat() if isinstance(value, str) and len(value) == 10 else _fail()
+        if isinstance(value, str) and len(value) == 10:
+            return dt.date.fromisoformat(value).isoformat()
     except ValueError:
-        raise _Bad(f"'{key}' must be a date YYYY-MM-DD") from None
-
-
-def _fail():
-    raise ValueError
+        pass
+    raise _Bad(f"'{key}' must be a date YYYY-MM-DD")
 
 
 def _timestamp(value: Any, key: str) -> str | None:
     if value is None:
         return None
     try:
-        parsed = dt.datetime.fromisoformat(value) if isinstance(value, str) else _fail()
+        parsed = dt.datetime.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
-        raise _Bad(f"'{key}' must be an ISO 8601 time with zone") from None
+        parsed = None
+    if parsed is None:
+        raise _Bad(f"'{key}' must be an ISO 8601 time with zone")
     if parsed.tzinfo is None:
         raise _Bad(f"'{key}' must carry a time zone")
     return parsed.astimezone(dt.UTC).isoformat()

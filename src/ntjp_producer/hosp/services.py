@@ -11,17 +11,16 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Text, cast, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from ntjp_producer import clock
 from ntjp_producer.hosp import codes, personnummer
 from ntjp_producer.hosp.access import CRITERION_ITEMS, VISIBLE_ITEMS, ConsumerType
 from ntjp_producer.hosp.importer import name_key
 from ntjp_producer.hosp.models import HospPerson, HospSearch, HospState
 
-SWEDEN = ZoneInfo("Europe/Stockholm")
 MAX_RESULTS = 100
 _COLUMNS = select(HospPerson.pnr, cast(HospPerson.record, Text), HospPerson.imported_at)
 _TOP = "\U0010ffff"  # above every character: key >= p AND key < p + _TOP is "starts with p"
@@ -37,6 +36,16 @@ class CriterionNotAllowed(PermissionError):
 
 Items = dict[int, Any]  # § 6 item number -> that item's data
 
+# Criteria fields and the contract's element names for them (SearchHealthcareProfessionals).
+CRITERION_ELEMENTS = {
+    "birth_date": "birthDate",
+    "given_name": "givenName",
+    "surname": "surname",
+    "profession_code": "professionCode",
+    "county_code": "countyCode",
+    "municipality_code": "municipalityCode",
+}
+
 
 @dataclass(frozen=True)
 class Criteria:
@@ -49,16 +58,9 @@ class Criteria:
     max_results: int = MAX_RESULTS
 
     def given(self) -> dict[str, str]:
-        """The criteria as the contract names them, for checks and the audit trail."""
-        names = {
-            "birthDate": self.birth_date,
-            "givenName": self.given_name,
-            "surname": self.surname,
-            "professionCode": self.profession_code,
-            "countyCode": self.county_code,
-            "municipalityCode": self.municipality_code,
-        }
-        return {k: v for k, v in names.items() if v is not None}
+        """The criteria given, as the contract names them, for checks and the audit trail."""
+        values = {element: getattr(self, field) for field, element in CRITERION_ELEMENTS.items()}
+        return {k: v for k, v in values.items() if v is not None}
 
 
 def check_allowed(criteria: dict[str, str], consumer: ConsumerType) -> None:
@@ -183,7 +185,6 @@ class HospService:
         else:
             result["dataStatus"] = "ok"
             result["persons"] = str(state.persons)
-            at = state.last_import if state.last_import.tzinfo else state.last_import.replace(tzinfo=dt.UTC)
-            result["lastImport"] = at.astimezone(SWEDEN).strftime("%Y%m%d%H%M%S")  # as FMB's: Swedish time
+            result["lastImport"] = clock.stamp(state.last_import)
             result["lastImportKind"] = state.last_kind
         return result

@@ -17,14 +17,21 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 from xml.sax.saxutils import escape
-from zoneinfo import ZoneInfo
 
 from lxml import etree
 
-from ntjp_producer import ns
+from ntjp_producer import clock, ns
 from ntjp_producer.hosp import codes, personnummer
 from ntjp_producer.hosp.access import ConsumerType
-from ntjp_producer.hosp.services import Criteria, CriterionNotAllowed, HospService, InvalidCriteria, Items
+from ntjp_producer.hosp.services import (
+    CRITERION_ELEMENTS,
+    MAX_RESULTS,
+    Criteria,
+    CriterionNotAllowed,
+    HospService,
+    InvalidCriteria,
+    Items,
+)
 from ntjp_producer.rivta import calls
 from ntjp_producer.rivta.calls import AccessDenied
 from ntjp_producer.rivta.faults import CLIENT, SERVER, RivtaFault
@@ -32,7 +39,6 @@ from ntjp_producer.rivta.faults import CLIENT, SERVER, RivtaFault
 GET = "GetHealthcareProfessional"
 SEARCH = "SearchHealthcareProfessionals"
 D = ns.HOSP
-SWEDEN = ZoneInfo("Europe/Stockholm")
 
 # § 6 item -> the element that carries it (HealthcareProfessionalType, in schema order).
 ITEM_ELEMENTS = {
@@ -62,7 +68,7 @@ def _date(iso: str) -> str:
 
 
 def _stamp(iso: str) -> str:
-    return dt.datetime.fromisoformat(iso).astimezone(SWEDEN).strftime("%Y%m%d%H%M%S")
+    return clock.stamp(dt.datetime.fromisoformat(iso))
 
 
 def _wrap(name: str, *parts: str) -> str:
@@ -167,7 +173,7 @@ def _consumer(call: calls.Call | None) -> ConsumerType:
 def get_handler(service: HospService) -> Callable[[etree._Element], bytes]:
     r = ns.hosp_responder(GET)
 
-    def handle(request: etree._Element) -> etree._Element:
+    def handle(request: etree._Element) -> bytes:
         call = calls.current.get()
         consumer = _consumer(call)
         pnr = (request.findtext(f"{{{r}}}personalIdentityNumber") or "").strip()
@@ -186,30 +192,20 @@ def get_handler(service: HospService) -> Callable[[etree._Element], bytes]:
     return handle
 
 
-_SEARCH_FIELDS = {
-    "birthDate": "birth_date",
-    "givenName": "given_name",
-    "surname": "surname",
-    "professionCode": "profession_code",
-    "countyCode": "county_code",
-    "municipalityCode": "municipality_code",
-}
-
-
 def search_handler(service: HospService) -> Callable[[etree._Element], bytes]:
     r = ns.hosp_responder(SEARCH)
 
-    def handle(request: etree._Element) -> etree._Element:
+    def handle(request: etree._Element) -> bytes:
         call = calls.current.get()
         consumer = _consumer(call)
         values: dict[str, Any] = {}
-        for element, field in _SEARCH_FIELDS.items():
+        for field, element in CRITERION_ELEMENTS.items():
             value = request.findtext(f"{{{r}}}{element}")
             if value is not None:
                 values[field] = value.strip()
-        max_results = request.findtext(f"{{{r}}}maxResults")
-        criteria = Criteria(**values, **({"max_results": int(max_results)} if max_results else {}))
-        call.criteria = {**criteria.given(), **({"maxResults": int(max_results)} if max_results else {})}
+        max_results = request.findtext(f"{{{r}}}maxResults")  # the schema has made it an int 1-100
+        criteria = Criteria(**values, max_results=int(max_results) if max_results else MAX_RESULTS)
+        call.criteria = criteria.given() | ({"maxResults": criteria.max_results} if max_results else {})
         try:
             found, more = service.search(criteria, consumer)
         except InvalidCriteria as exc:

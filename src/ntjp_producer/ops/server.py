@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from ntjp_producer import clock
 from ntjp_producer.ops import sla, status
 from ntjp_producer.settings import Settings
 
@@ -24,7 +25,7 @@ log = logging.getLogger("ntjp_producer.ops")
 WINDOW = dt.timedelta(minutes=5)
 
 
-def _collectors(settings: Settings):
+def _collectors(settings: Settings, health: Callable[[], dict[str, str]]):
     from prometheus_client import CollectorRegistry
     from prometheus_client.core import GaugeMetricFamily
     from prometheus_client.multiprocess import MultiProcessCollector
@@ -41,15 +42,14 @@ def _collectors(settings: Settings):
             last = GaugeMetricFamily("ntjp_last_import_timestamp_seconds", "When data was last imported",
                                      labels=["service"])  # fmt: skip
             try:
-                health = health_of(settings)()
+                state = health()
             except Exception:
-                health = {"dbStatus": "error"}
-            for key, value in health.items():
+                state = {"dbStatus": "error"}
+            for key, value in state.items():
                 info.add_metric([settings.service, key, value], 1)
-            stamp = health.get("lastImport")
+            stamp = state.get("lastImport")
             if stamp:
-                when = dt.datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=sla.SWEDEN)
-                last.add_metric([settings.service], when.timestamp())
+                last.add_metric([settings.service], clock.parse_stamp(stamp).timestamp())
             yield info
             yield last
 
@@ -128,7 +128,8 @@ def start(settings: Settings, contracts: list[str]) -> threading.Event:
 
     engine = db.engine_for(settings.db)
     host, _, port = settings.ops_bind.rpartition(":")
-    registry = _collectors(settings)
+    health = health_of(settings)
+    registry = _collectors(settings, health)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # the http.server API's name
@@ -138,12 +139,12 @@ def start(settings: Settings, contracts: list[str]) -> threading.Event:
 
                     self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
                 elif self.path in ("/", "/status"):
-                    body = status.page(engine, settings.service, contracts, health_of(settings)(), settings)
+                    body = status.page(engine, settings.service, contracts, health(), settings)
                     self._send(200, "text/html; charset=utf-8", body.encode())
                 elif self.path == "/health":
-                    health = health_of(settings)()
-                    code = 200 if health.get("dbStatus") == "ok" else 503
-                    self._send(code, "application/json", json.dumps(health).encode())
+                    state = health()
+                    code = 200 if state.get("dbStatus") == "ok" else 503
+                    self._send(code, "application/json", json.dumps(state).encode())
                 else:
                     self._send(404, "text/plain", b"/ (status), /metrics, /health\n")
             except Exception:

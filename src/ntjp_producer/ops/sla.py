@@ -12,14 +12,13 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
+from ntjp_producer import clock
 from ntjp_producer.ops.models import BUCKET_COLUMNS, BUCKETS_MS, ops_minute
 from ntjp_producer.settings import Settings
 
-SWEDEN = ZoneInfo("Europe/Stockholm")
 _WIDTH = len(BUCKET_COLUMNS)
 
 
@@ -83,14 +82,10 @@ class Figures:
 
 
 def in_service_hours(minute_utc: dt.datetime, settings: Settings) -> bool:
-    local = minute_utc.astimezone(SWEDEN)
+    local = minute_utc.astimezone(clock.SWEDEN)
     start, end = settings.service_hour_range
     first_day, last_day = settings.service_day_range
     return first_day <= local.isoweekday() <= last_day and start <= local.hour < end
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def rows(engine: Engine, service: str, start: dt.datetime, end: dt.datetime):
@@ -103,7 +98,7 @@ def rows(engine: Engine, service: str, start: dt.datetime, end: dt.datetime):
     )
     with engine.connect() as conn:
         for r in conn.execute(q):
-            yield _utc(r[0]), r[1], r[2], r[3], list(r[4:])
+            yield clock.as_utc(r[0]), r[1], r[2], r[3], list(r[4:])
 
 
 def by_contract(engine: Engine, service: str, start: dt.datetime, end: dt.datetime, settings: Settings):
@@ -147,12 +142,12 @@ class DayLine:
 
 def daily(engine: Engine, service: str, first: dt.date, last: dt.date, settings: Settings) -> list[DayLine]:
     """Per contract and Swedish calendar day, first..last inclusive."""
-    start = dt.datetime.combine(first, dt.time(), SWEDEN).astimezone(dt.UTC)
-    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), SWEDEN).astimezone(dt.UTC)
+    start = dt.datetime.combine(first, dt.time(), clock.SWEDEN).astimezone(dt.UTC)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), clock.SWEDEN).astimezone(dt.UTC)
     target_ms = settings.sla_seconds(service) * 1000
     days: dict[tuple[str, dt.date], Figures] = defaultdict(Figures)
     for minute, contract, outcome, count, buckets in rows(engine, service, start, end):
-        day = minute.astimezone(SWEDEN).date()
+        day = minute.astimezone(clock.SWEDEN).date()
         days[(contract, day)].add(outcome, count, buckets, in_service_hours(minute, settings))
     lines = []
     for (contract, day), f in sorted(days.items()):

@@ -11,7 +11,7 @@ from collections import defaultdict
 
 from sqlalchemy import Engine
 
-from ntjp_producer import __version__
+from ntjp_producer import __version__, clock
 from ntjp_producer.ops import sla
 from ntjp_producer.settings import Settings
 
@@ -76,7 +76,7 @@ def _chart(slots: list[sla.Figures], target_ms: float, now: dt.datetime) -> str:
             lines.append(f'<polyline points="{path}" fill="none" stroke="#1565c0" stroke-width="2"/>')
     hours = "".join(
         f'<text x="{(i * 4) * step:.1f}" y="{BAR_H + 12}" font-size="10" fill="#777">'
-        f"{(now - SLOT * (SLOTS - i * 4)).astimezone(sla.SWEDEN):%H:%M}</text>"
+        f"{(now - SLOT * (SLOTS - i * 4)).astimezone(clock.SWEDEN):%H:%M}</text>"
         for i in range(0, SLOTS // 4, 3)
     )
     return (
@@ -97,7 +97,7 @@ def page(engine: Engine, service: str, contracts: list[str], health: dict[str, s
     for minute, contract, outcome, count, buckets in sla.rows(engine, service, start, now + SLOT):
         i = min(SLOTS - 1, int((minute - start) / SLOT))
         slots[contract][i].add(outcome, count, buckets, sla.in_service_hours(minute, settings))
-    month_start = dt.datetime.combine(now.astimezone(sla.SWEDEN).date().replace(day=1), dt.time(), sla.SWEDEN)
+    month_start = dt.datetime.combine(now.astimezone(clock.SWEDEN).date().replace(day=1), dt.time(), clock.SWEDEN)
     month = sla.by_contract(engine, service, month_start.astimezone(dt.UTC), now + SLOT, settings)
 
     up = health.get("dbStatus") == "ok"
@@ -137,7 +137,7 @@ def page(engine: Engine, service: str, contracts: list[str], health: dict[str, s
         "</style></head><body>"
         f"<h1>{service.upper()} producer <span class='badge {'ok' if up else 'bad'}' id='health'>"
         f"{'UP' if up else 'DOWN'}</span></h1>"
-        f"<p>ntjp-producer {__version__} · {now.astimezone(sla.SWEDEN):%Y-%m-%d %H:%M} Swedish time · "
+        f"<p>ntjp-producer {__version__} · {now.astimezone(clock.SWEDEN):%Y-%m-%d %H:%M} Swedish time · "
         "p95 per 15 minutes (blue) against the target (red dashes); red bars: share of server faults.</p>"
         f"<table class='health'>{checks}</table>{''.join(cards)}</body></html>"
     )

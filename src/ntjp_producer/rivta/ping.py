@@ -7,14 +7,12 @@ quickly, so the platform's monitor sees the producer as down instead of timing o
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 
 from spyne import ComplexModel, ServiceBase, Unicode
 from spyne.model.fault import Fault
 
-from ntjp_producer import __version__, ns
-from ntjp_producer.fmb.versioning import SWEDEN
+from ntjp_producer import __version__, clock, ns
 from ntjp_producer.rivta.operation import operation
 
 R = ns.PING_RESPONDER
@@ -48,7 +46,7 @@ def build_ping_service(health: Callable[[], dict[str, str]]) -> type[ServiceBase
                 raise Fault("Server", "dbStatus=error: the database does not answer")
             return PingForConfigurationResponseType(
                 version=__version__,
-                pingDateTime=dt.datetime.now(SWEDEN).strftime("%Y%m%d%H%M%S"),
+                pingDateTime=clock.stamp(clock.now()),
                 configuration=[ConfigurationType(name=k, value=v) for k, v in status.items()],
             )
 

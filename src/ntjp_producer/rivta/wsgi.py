@@ -32,6 +32,11 @@ _CORRELATION_ENV = "HTTP_" + CORRELATION_HEADER.upper().replace("-", "_")
 _XML = "text/xml; charset=utf-8"
 
 
+def correlation_id_of(environ) -> str:
+    """The platform's correlation id when it sent one (bounded), else a new one."""
+    return (environ.get(_CORRELATION_ENV) or "").strip()[:128] or str(uuid.uuid4())
+
+
 class RivtaApplication:
     def __init__(
         self,
@@ -61,7 +66,7 @@ class RivtaApplication:
     # -- WSGI entry ---------------------------------------------------------------------------
 
     def __call__(self, environ, start_response):
-        cid = (environ.get(_CORRELATION_ENV) or "").strip()[:128] or str(uuid.uuid4())
+        cid = correlation_id_of(environ)
         token = logs.correlation_id.set(cid)
         started = time.perf_counter()
         path = environ.get("PATH_INFO", "")
@@ -79,7 +84,7 @@ class RivtaApplication:
         status, headers, body, outcome = "500 Internal Server Error", [], b"", "server_fault"
         try:
             try:
-                status, headers, body, outcome = self._handle(environ)
+                status, headers, body, outcome = self._handle(contract, environ)
             except AccessDenied as fault:
                 status, headers, body = self._fault(fault.code, fault.message)
                 outcome = "refused"
@@ -131,11 +136,10 @@ class RivtaApplication:
 
     # -- routing ------------------------------------------------------------------------------
 
-    def _handle(self, environ) -> tuple[str, list, bytes, str]:
-        path = environ.get("PATH_INFO", "")
-        contract = self.contracts.get(path)
+    def _handle(self, contract: Contract | None, environ) -> tuple[str, list, bytes, str]:
         method = environ.get("REQUEST_METHOD", "GET")
         if contract is None:
+            path = environ.get("PATH_INFO", "")
             body = (f"No service at {path}. Services: " + ", ".join(sorted(self.contracts)) + "\n").encode()
             return "404 Not Found", [("Content-Type", "text/plain; charset=utf-8")], body, "not_found"
         if method in ("GET", "HEAD"):
