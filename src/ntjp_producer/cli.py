@@ -282,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("serve", help="serve a product's RIV-TA contracts over mutual TLS (gunicorn)")
+    p = sub.add_parser("serve", help="serve a product with gunicorn: mutual TLS (plain HTTP for fmb-public)")
     p.add_argument(
         "--service",
         choices=["fmb", "fmb-public", "hosp"],
@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     hosp = sub.add_parser("hosp", help="HoSp register").add_subparsers(dest="sub", required=True)
     p = hosp.add_parser("import", help="load an extract (JSON Lines) into the register, all or nothing")
-    p.add_argument("extract")
+    p.add_argument("extract", help="JSON Lines file, one person a line (docs/hosp-contract.md)")
     p.add_argument("--delta", action="store_true", help="upsert and delete persons instead of replacing all")
     _add_db(p)
     p.set_defaults(func=cmd_hosp_import)
