@@ -42,9 +42,21 @@ def test_getdiagnosinformation_without_parameters_returns_all(server, diagnosinf
     assert len(response.diagnosInformation) == 116 == len(diagnosinfo)
     first = next(d for d in response.diagnosInformation if d.informationsId.extension == "110")
     assert first.rubrik.startswith("Ljumskbråck")
-    assert {k.code for k in first.aktivitetsbegransning.kod} >= {"d430", "d455"}
+    source = next(d for d in diagnosinfo if d["id"] == "110")["attributes"]
+    assert first.funktionsnedsattningBeskrivning == source["funktionsnedsattning"]["funktionsnedsattningsbeskrivning"]
     text = first.ovrigFmbInformation.genrellInformation
     assert "<p>" not in text and "\n" in text, "HTML becomes plain text with paragraphs as lines"
+
+
+def test_icf_codes_are_not_in_soap_but_stay_in_the_json_api(server):
+    """The deployed contract has no element for the ICF code lists; the JSON API keeps them."""
+    query = "<r:diagnosKod><c:code>K40</c:code></r:diagnosKod>"
+    r = server.post("GetDiagnosInformation", envelope("GetDiagnosInformation", query))
+    assert r.status_code == 200 and b"d430" not in r.content and b"aktivitetsbegransning>" not in r.content
+    api = server.session().get(f"{server.base_url}/fmb/forsakringsmedicinskdiagnosinformation/110", timeout=10).json()
+    icf = api["data"]["attributes"]["aktivitetsbegransning"]
+    codes = {k["kod"] for k in icf["centralkod"] + icf["kompletterandekod"]}
+    assert {"d430", "d455"} <= codes
 
 
 def test_getfmb_for_k40_returns_exactly_the_typfall_with_k40(server, typfall):
@@ -148,9 +160,9 @@ def test_every_villkor_selection_type_in_the_data_comes_out(server, typfall):
                 seen.add(element)
     assert len(present) >= 7
     assert seen == present
-    # an åtgärd selection keeps its codes as alternatives
+    # an åtgärd selection keeps its codes as alternatives, each in its own utfordAtgard/kod
     ft = next(t for t in typfall if t["id"] == "242")["attributes"]["fmbtillstand"]
-    codes = [c.code for c in by_id["242"].villkor.urvalUtfordAtgard[0].utfordAtgard]
+    codes = [c.kod.code for c in by_id["242"].villkor.urvalUtfordAtgard[0].utfordAtgard]
     assert codes == [k["kod"] for k in ft["urvalatgard"][0]["kod"]]
 
 
@@ -163,9 +175,11 @@ def test_sjukskrivningstid_only_when_quantifiable(server, typfall):
         if rek["maximalsjukskrivningstid"] is None:
             assert b.sjukskrivningstid is None
         else:
-            assert b.sjukskrivningstid.value == float(rek["maximalsjukskrivningstid"])
+            assert b.sjukskrivningstid.value == int(rek["maximalsjukskrivningstid"])
             assert b.sjukskrivningstid.unit == rek["maximalsjukskrivningsenhet"]
-        assert b.sjukskrivningsgrad.displayName == rek["maximalsjukskrivningsgrad"]["beskrivning"]
+        grad = rek["maximalsjukskrivningsgrad"]
+        assert b.sjukskrivningsgrad == {"1": "Heltid", "2": "Deltid"}[grad["kod"]]
+        assert b.sjukskrivningsgrad.lower() == grad["beskrivning"]
 
 
 def test_getversions_strings_equal_getfmb_and_getdiagnosinformation_version(server):

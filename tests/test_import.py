@@ -246,6 +246,31 @@ BROKEN = {
         _edit_item("113", lambda a: a["giltighetsperiod"].update(start="2015-13-45")),
         ["item 113", "giltighetsperiod.start"],
     ),
+    # What the deployed contract cannot carry is refused, not bent: sjukskrivningsgrad is Heltid or
+    # Deltid, sjukskrivningstid a whole number, and there is at most one svårighetsgrad selection.
+    "unknown sick-leave degree": (
+        "typfall",
+        _edit_item("111", lambda a: a["rekommenderadsjukskrivning"]["maximalsjukskrivningsgrad"].update(kod="3")),
+        ["item 111", "maximalsjukskrivningsgrad.kod", "'3'", "1 (Heltid), 2 (Deltid)"],
+    ),
+    "sick-leave length not whole": (
+        "typfall",
+        _edit_item("112", lambda a: a["rekommenderadsjukskrivning"].update(maximalsjukskrivningstid="1.5")),
+        ["item 112", "not a whole number: '1.5'"],
+    ),
+    "two svårighetsgrad selections": (
+        "typfall",
+        _edit_item(
+            "242",
+            lambda a: a["fmbtillstand"].update(
+                urvalsvarighetsgrad=[
+                    {"svarighetsgrad": [{"kod": "255604002"}]},
+                    {"svarighetsgrad": [{"kod": "24484000"}]},
+                ]
+            ),
+        ),
+        ["item 242", "urvalsvarighetsgrad' has 2 selections", "at most one"],
+    ),
 }
 
 

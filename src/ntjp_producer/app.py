@@ -5,7 +5,7 @@ from __future__ import annotations
 from ntjp_producer import ns
 from ntjp_producer.rivta import operation
 from ntjp_producer.rivta.contracts import Contract
-from ntjp_producer.rivta.ping import build_ping_service
+from ntjp_producer.rivta.ping import PING, ping_contract
 from ntjp_producer.rivta.wsgi import RivtaApplication
 from ntjp_producer.settings import Settings
 from ntjp_producer.storage import db
@@ -38,11 +38,7 @@ def create_fmb_app(settings: Settings):
         Contract(name, ns.fmb_responder(name), operation.wsgi(service, ns.fmb_responder(name)))
         for name, service in build_services(fmb).items()
     ]
-    contracts.append(
-        Contract(
-            "PingForConfiguration", ns.PING_RESPONDER, operation.wsgi(build_ping_service(fmb.health), ns.PING_RESPONDER)
-        )
-    )
+    contracts.append(ping_contract(fmb.health))
     rivta = RivtaApplication(
         contracts,
         logical_addresses=settings.logical_addresses,
@@ -79,16 +75,12 @@ def create_hosp_app(settings: Settings):
     contracts = [
         Contract(soap.GET, ns.hosp_responder(soap.GET), handler=soap.get_handler(hosp)),
         Contract(soap.SEARCH, ns.hosp_responder(soap.SEARCH), handler=soap.search_handler(hosp)),
-        Contract(
-            "PingForConfiguration",
-            ns.PING_RESPONDER,
-            operation.wsgi(build_ping_service(hosp.health), ns.PING_RESPONDER),
-        ),
+        ping_contract(hosp.health),
     ]
 
     def authorise(environ, contract: Contract) -> str:
         """Only registered consumers, and the platform's own monitoring ping, get past here."""
-        if contract.name == "PingForConfiguration" and environ.get("ntjp.via_platform"):
+        if contract.name == PING and environ.get("ntjp.via_platform"):
             return "platform"
         consumer = registry.consumer_type(environ.get("ntjp.consumer_hsaid"))
         if consumer is None:

@@ -1,7 +1,10 @@
 """FMB material as the domain sees it: plain Python, no SOAP, no JSON:API.
 
 Built from the open API attributes kept in storage; texts the API carries as HTML arrive here as
-plain text, since every consumer of these objects (SOAP today) wants text.
+plain text, since every consumer of these objects (SOAP today) wants text. Codes carry their code
+system as FMB names it (``codes.CODE_SYSTEMS``), not as the open API labels it. What the contracts
+have no element for (the ICF code lists, for one) is not here: the JSON API answers from the
+imported attributes themselves.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ntjp_producer.fmb import codes, versioning
-from ntjp_producer.fmb.release import ATGARD_STATUS, URVAL_LISTS, comorbidity_codes
+from ntjp_producer.fmb.release import ATGARD_STATUS, URVAL_LISTS, comorbidity_codes, whole_number
 from ntjp_producer.fmb.text import html_to_text
 
 
@@ -20,15 +23,23 @@ class Kod:
     code: str
     code_system: str | None = None
     code_system_name: str | None = None
+    code_system_version: str | None = None
     display_name: str | None = None
 
     @classmethod
     def from_api(cls, entry: dict[str, Any]) -> Kod:
-        return cls(entry["kod"], entry.get("kodsystem"), entry.get("kodsystemnamn"), entry.get("beskrivning"))
+        system = entry.get("kodsystem")
+        known = codes.CODE_SYSTEMS.get(system)
+        if known is None:  # a code system FMB has no name for: as the open API gave it, no version
+            return cls(entry["kod"], system, entry.get("kodsystemnamn"), None, entry.get("beskrivning"))
+        return cls(entry["kod"], system, known.name, known.version, entry.get("beskrivning"))
 
     @classmethod
     def diagnos(cls, entry: dict[str, Any]) -> Kod:
-        return cls(codes.normalise(entry["kod"]), codes.ICD10SE_OID, "ICD-10-SE", entry.get("beskrivning"))
+        icd = codes.CODE_SYSTEMS[codes.ICD10SE_DEPLOYED_OID]
+        return cls(
+            codes.normalise(entry["kod"]), codes.ICD10SE_DEPLOYED_OID, icd.name, icd.version, entry.get("beskrivning")
+        )
 
 
 @dataclass(frozen=True)
@@ -56,8 +67,8 @@ class Villkor:
 
 @dataclass(frozen=True)
 class Sjukskrivningstid:
-    value: float
-    unit: str
+    value: int
+    unit: str  # UCUM: d, wk, mo
 
 
 @dataclass(frozen=True)
@@ -68,7 +79,7 @@ class Beslutsunderlag:
     textuellt_underlag: str | None
     sjukskrivningstid_text: str
     sjukskrivningstid: Sjukskrivningstid | None
-    sjukskrivningsgrad: Kod
+    sjukskrivningsgrad: str  # Heltid or Deltid
     senast_andrad: dt.datetime
     huvuddiagnoser: list[Kod]
     villkor: Villkor
@@ -84,8 +95,6 @@ class DiagnosInformation:
     funktionsnedsattning_beskrivning: str | None
     senast_andrad: dt.datetime
     huvuddiagnoser: list[Kod]
-    aktivitetsbegransning: list[Kod]
-    funktionsnedsattning: list[Kod]
     symtom_prognos_behandling: str | None
     generell_information: str | None
 
@@ -100,6 +109,11 @@ class Version:
 class Versioner:
     fmb: Version
     diagnosinformation: Version
+
+
+def _text(value: str | None) -> str | None:
+    """A text, or None when there is none: an empty element tells a consumer nothing."""
+    return value if value and value.strip() else None
 
 
 _VILLKOR_FIELD = {
@@ -134,12 +148,12 @@ def beslutsunderlag(
         underlags_id=item_id,
         giltighet=Giltighet(start, slut),
         version=version,
-        textuellt_underlag=a.get("typfallsmening"),
+        textuellt_underlag=_text(a.get("typfallsmening")),
         sjukskrivningstid_text=rek["typfalletsrekommenderadesjukskrivning"],
         sjukskrivningstid=(
-            Sjukskrivningstid(float(tid), rek["maximalsjukskrivningsenhet"]) if tid is not None else None
+            Sjukskrivningstid(whole_number(tid), rek["maximalsjukskrivningsenhet"]) if tid is not None else None
         ),
-        sjukskrivningsgrad=Kod.from_api(rek["maximalsjukskrivningsgrad"]),
+        sjukskrivningsgrad=codes.SJUKSKRIVNINGSGRAD[rek["maximalsjukskrivningsgrad"]["kod"]],
         senast_andrad=versioning.as_utc(senast_andrad),
         huvuddiagnoser=[Kod.diagnos(k) for k in a["fmbtillstand"]["diagnoskod"]],
         villkor=_villkor(a["fmbtillstand"]),
@@ -151,21 +165,15 @@ def diagnosinformation(
 ) -> DiagnosInformation:
     akt = a.get("aktivitetsbegransning") or {}
     fun = a.get("funktionsnedsattning") or {}
-
-    def icf(block: dict) -> list[Kod]:
-        return [Kod.from_api(k) for k in (block.get("centralkod") or []) + (block.get("kompletterandekod") or [])]
-
     return DiagnosInformation(
         informations_id=item_id,
         giltighet=Giltighet(start, slut),
         version=version,
         rubrik=a["diagnosrubrik"],
-        aktivitetsbegransning_beskrivning=akt.get("aktivitetsbegransningsbeskrivning"),
-        funktionsnedsattning_beskrivning=fun.get("funktionsnedsattningsbeskrivning"),
+        aktivitetsbegransning_beskrivning=_text(akt.get("aktivitetsbegransningsbeskrivning")),
+        funktionsnedsattning_beskrivning=_text(fun.get("funktionsnedsattningsbeskrivning")),
         senast_andrad=versioning.as_utc(senast_andrad),
         huvuddiagnoser=[Kod.diagnos(k) for k in a["diagnoskod"]],
-        aktivitetsbegransning=icf(akt),
-        funktionsnedsattning=icf(fun),
         symtom_prognos_behandling=html_to_text((a.get("symtomprognosbehandling") or {}).get("markup")),
         generell_information=html_to_text((a.get("forsakringsmedicinskinformation") or {}).get("markup")),
     )

@@ -39,6 +39,9 @@ URVAL_LISTS = {
     "urvalkomplicerandefaktor": "komplicerandefaktor",
     "urvalarbetsbelastning": "arbetsbelastning",
 }
+# Kinds the contract carries at most one selection of (urvalSvarighetsgrad and the others are 0..1):
+# two selections AND-ed cannot be answered without changing their meaning, so such a release is refused.
+SINGLE_SELECTION = frozenset({"urvalsvarighetsgrad", "urvalsjukdomsforlopp", "urvalarbetsbelastning"})
 
 
 class ReleaseError(ValueError):
@@ -143,6 +146,16 @@ class _Item:
         return tuple(dict.fromkeys(found))
 
 
+def whole_number(value: str) -> int | None:
+    """``'2'`` (or ``'2.0'``) -> 2; None for anything that is not a whole number of days, weeks or
+    months, which the contract's sjukskrivningstid cannot carry (its value is an integer)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() and number >= 0 else None
+
+
 def comorbidity_codes(tillstand: dict[str, Any]) -> Iterator[Any]:
     """Every diagnosis code entry under ``urvalsamsjuklighet``.
 
@@ -162,6 +175,8 @@ def _typfall_meaning(item: _Item) -> dict[str, Any]:
         selections = tillstand.get(key) or []
         if not isinstance(selections, list):
             item.fail(f"attribute 'fmbtillstand.{key}' is not a list")
+        if key in SINGLE_SELECTION and len(selections) > 1:
+            item.fail(f"'fmbtillstand.{key}' has {len(selections)} selections; the contract carries at most one")
         urval[key] = sorted(sorted(item.codes(f"fmbtillstand.{key}.{inner}", (s or {}).get(inner))) for s in selections)
     samsjuklighet = item.codes(
         "fmbtillstand.urvalsamsjuklighet.diagnoskod", list(comorbidity_codes(tillstand)), required=False
@@ -181,19 +196,22 @@ def _typfall_meaning(item: _Item) -> dict[str, Any]:
         item.fail(f"unknown unit {enhet!r} in 'rekommenderadsjukskrivning.maximalsjukskrivningsenhet'")
     if (tid is None) != (enhet is None):
         item.fail("'maximalsjukskrivningstid' and 'maximalsjukskrivningsenhet' must come together")
-    if tid is not None:
-        try:
-            float(tid)
-        except ValueError:
-            item.fail(f"'rekommenderadsjukskrivning.maximalsjukskrivningstid' is not a number: {tid!r}")
+    if tid is not None and whole_number(tid) is None:
+        item.fail(f"'rekommenderadsjukskrivning.maximalsjukskrivningstid' is not a whole number: {tid!r}")
     item.get("rekommenderadsjukskrivning.typfalletsrekommenderadesjukskrivning")
+    grad = item.get("rekommenderadsjukskrivning.maximalsjukskrivningsgrad.kod")
+    if grad not in codes.SJUKSKRIVNINGSGRAD:
+        item.fail(
+            f"unknown 'rekommenderadsjukskrivning.maximalsjukskrivningsgrad.kod' {grad!r}; "
+            f"known: {', '.join(f'{k} ({v})' for k, v in codes.SJUKSKRIVNINGSGRAD.items())}"
+        )
     return {
         "giltighetsperiod": item.attrs.get("giltighetsperiod"),
         "diagnoskod": sorted(item.diagnoses("fmbtillstand.diagnoskod")),
         "urval": urval,
         "tid": tid,
         "enhet": enhet,
-        "grad": item.get("rekommenderadsjukskrivning.maximalsjukskrivningsgrad.kod"),
+        "grad": grad,
     }
 
 

@@ -15,8 +15,6 @@ from spyne import (
     AnyXml,
     Boolean,
     ComplexModel,
-    DateTime,
-    Double,
     Integer,
     ServiceBase,
     Unicode,
@@ -24,7 +22,7 @@ from spyne import (
 from spyne.model.fault import Fault
 
 from ntjp_producer import logs, ns
-from ntjp_producer.fmb import codes, material
+from ntjp_producer.fmb import codes, material, versioning
 from ntjp_producer.fmb.services import FmbService, NoFmbData
 from ntjp_producer.rivta.operation import operation
 
@@ -45,6 +43,7 @@ def _req(t):
 
 
 # ---- domain types (namespace ...insurancemedicinedecisionsupport:1) ---------------------------
+# In the shape the deployed producer answered (docs/fmb-wire-format.md), child for child.
 
 
 class CVType(ComplexModel):
@@ -70,7 +69,7 @@ class IIType(ComplexModel):
 
 class PQType(ComplexModel):
     __namespace__ = D
-    _type_info = [("value", _req(Double)), ("unit", _req(Unicode))]
+    _type_info = [("value", _req(Integer)), ("unit", _req(Unicode))]
 
 
 class DatePeriodType(ComplexModel):
@@ -83,35 +82,33 @@ class HuvuddiagnosType(ComplexModel):
     _type_info = [("kod", _req(ICD10SEType))]
 
 
-def _urval(type_name: str, element: str):
-    return type(type_name, (ComplexModel,), {"__namespace__": D, "_type_info": [(element, _many(CVType, 1))]})
+def _kind(type_name: str) -> type[ComplexModel]:
+    """A condition code's own element, wrapping one ``kod``: ``svarighetsgrad/kod``."""
+    return type(type_name, (ComplexModel,), {"__namespace__": D, "_type_info": [("kod", _req(CVType))]})
 
 
-UrvalSvarighetsgradType = _urval("UrvalSvarighetsgradType", "svarighetsgrad")
-UrvalSjukdomsforloppType = _urval("UrvalSjukdomsforloppType", "sjukdomsforlopp")
-UrvalKomplicerandeFaktorType = _urval("UrvalKomplicerandeFaktorType", "komplicerandeFaktor")
-UrvalSamsjuklighetType = _urval("UrvalSamsjuklighetType", "samsjuklighet")
-UrvalPlaneradAtgardType = _urval("UrvalPlaneradAtgardType", "planeradAtgard")
-UrvalUtfordAtgardType = _urval("UrvalUtfordAtgardType", "utfordAtgard")
-UrvalPagaendeAtgardType = _urval("UrvalPagaendeAtgardType", "pagaendeAtgard")
-UrvalArbetsbelastningType = _urval("UrvalArbetsbelastningType", "arbetsbelastning")
+def _urval(type_name: str, element: str, kind: type[ComplexModel]) -> type[ComplexModel]:
+    return type(type_name, (ComplexModel,), {"__namespace__": D, "_type_info": [(element, _many(kind, 1))]})
 
-# (contract element, its type, its code element, the Villkor field) in the contract's order
+
+# (selection element, its code element, the Villkor field), in the deployed (alphabetical) order
 _VILLKOR = [
-    ("urvalSvarighetsgrad", UrvalSvarighetsgradType, "svarighetsgrad", "svarighetsgrad"),
-    ("urvalSjukdomsforlopp", UrvalSjukdomsforloppType, "sjukdomsforlopp", "sjukdomsforlopp"),
-    ("urvalKomplicerandeFaktor", UrvalKomplicerandeFaktorType, "komplicerandeFaktor", "komplicerande_faktor"),
-    ("urvalSamsjuklighet", UrvalSamsjuklighetType, "samsjuklighet", "samsjuklighet"),
-    ("urvalPlaneradAtgard", UrvalPlaneradAtgardType, "planeradAtgard", "planerad_atgard"),
-    ("urvalUtfordAtgard", UrvalUtfordAtgardType, "utfordAtgard", "utford_atgard"),
-    ("urvalPagaendeAtgard", UrvalPagaendeAtgardType, "pagaendeAtgard", "pagaende_atgard"),
-    ("urvalArbetsbelastning", UrvalArbetsbelastningType, "arbetsbelastning", "arbetsbelastning"),
+    ("urvalArbetsbelastning", "arbetsbelastning", "arbetsbelastning"),
+    ("urvalKomplicerandeFaktor", "komplicerandeFaktor", "komplicerande_faktor"),
+    ("urvalPagaendeAtgard", "pagaendeAtgard", "pagaende_atgard"),
+    ("urvalPlaneradAtgard", "planeradAtgard", "planerad_atgard"),
+    ("urvalSamsjuklighet", "samsjuklighet", "samsjuklighet"),
+    ("urvalSjukdomsforlopp", "sjukdomsforlopp", "sjukdomsforlopp"),
+    ("urvalSvarighetsgrad", "svarighetsgrad", "svarighetsgrad"),
+    ("urvalUtfordAtgard", "utfordAtgard", "utford_atgard"),
 ]
+_KINDS = {code: _kind(code[0].upper() + code[1:] + "Type") for _, code, _ in _VILLKOR}
+_URVAL = {name: _urval(name[0].upper() + name[1:] + "Type", code, _KINDS[code]) for name, code, _ in _VILLKOR}
 
 
 class VillkorType(ComplexModel):
     __namespace__ = D
-    _type_info = [(name, _many(t)) for name, t, _, _ in _VILLKOR]
+    _type_info = [(name, _many(_URVAL[name])) for name, _, _ in _VILLKOR]
 
 
 class RehabiliteringsInformationType(ComplexModel):
@@ -128,17 +125,12 @@ class BeslutsunderlagType(ComplexModel):
         ("textuelltUnderlag", _opt(Unicode)),
         ("sjukskrivningstidText", _req(Unicode)),
         ("sjukskrivningstid", _opt(PQType)),
-        ("sjukskrivningsgrad", _req(CVType)),
-        ("senastAndrad", _req(DateTime)),
+        ("sjukskrivningsgrad", _req(Unicode)),
+        ("senastAndrad", _req(Unicode)),
         ("rehabiliteringsInformation", _opt(RehabiliteringsInformationType)),
-        ("huvuddiagnos", _many(HuvuddiagnosType, 1)),
         ("villkor", _req(VillkorType)),
+        ("huvuddiagnos", _many(HuvuddiagnosType, 1)),
     ]
-
-
-class KodlistaType(ComplexModel):
-    __namespace__ = D
-    _type_info = [("kod", _many(CVType))]
 
 
 class OvrigFmbInformationType(ComplexModel):
@@ -150,15 +142,12 @@ class DiagnosInformationType(ComplexModel):
     __namespace__ = D
     _type_info = [
         ("informationsId", _req(IIType)),
-        ("giltighetsTid", _req(DatePeriodType)),
-        ("version", _req(Integer)),
+        ("giltighetstid", _req(DatePeriodType)),
+        ("verson", _req(Integer)),
         ("rubrik", _req(Unicode)),
+        ("funktionsnedsattningBeskrivning", _opt(Unicode)),
         ("aktivitetsbegransningBeskrivning", _opt(Unicode)),
-        ("funktionsnedsattningsBeskrivning", _opt(Unicode)),
-        ("senastAndrad", _req(DateTime)),
         ("huvuddiagnos", _many(HuvuddiagnosType, 1)),
-        ("aktivitetsbegransning", _opt(KodlistaType)),
-        ("funktionsnedsattning", _opt(KodlistaType)),
         ("ovrigFmbInformation", _opt(OvrigFmbInformationType)),
     ]
 
@@ -211,9 +200,19 @@ GetVersionsResponseType = _responder("GetVersions", "GetVersionsResponseType", [
 
 # ---- mapping domain -> contract -------------------------------------------------------------------
 
+# The id spaces of the two kinds of material, as the deployed producer answered them.
+UNDERLAGS_ID_ROOT = "1.2.752.116.3.1.12"
+INFORMATIONS_ID_ROOT = "1.2.752.116.3.1.11"
+
 
 def _cv(k: material.Kod, cls: type[CVType] = CVType) -> CVType:
-    return cls(code=k.code, codeSystem=k.code_system, codeSystemName=k.code_system_name, displayName=k.display_name)
+    return cls(
+        code=k.code,
+        codeSystem=k.code_system,
+        codeSystemName=k.code_system_name,
+        codeSystemVersion=k.code_system_version,
+        displayName=k.display_name,
+    )
 
 
 def _date(d: dt.date | None) -> str | None:
@@ -230,9 +229,10 @@ def _huvuddiagnoser(koder: list[material.Kod]) -> list[HuvuddiagnosType]:
 
 def _villkor(v: material.Villkor) -> VillkorType:
     out = VillkorType()
-    for element, t, code_element, field in _VILLKOR:
-        selections = getattr(v, field)
-        setattr(out, element, [t(**{code_element: [_cv(k) for k in sel]}) for sel in selections] or None)
+    for element, code_element, field in _VILLKOR:
+        urval, kind = _URVAL[element], _KINDS[code_element]
+        selections = [urval(**{code_element: [kind(kod=_cv(k)) for k in sel]}) for sel in getattr(v, field)]
+        setattr(out, element, selections or None)
     return out
 
 
@@ -242,7 +242,7 @@ def _version(v: material.Version) -> VersionType:
 
 def to_beslutsunderlag(b: material.Beslutsunderlag) -> BeslutsunderlagType:
     return BeslutsunderlagType(
-        underlagsId=IIType(extension=b.underlags_id),
+        underlagsId=IIType(root=UNDERLAGS_ID_ROOT, extension=b.underlags_id),
         giltighetstid=_period(b.giltighet),
         version=b.version,
         textuelltUnderlag=b.textuellt_underlag,
@@ -250,10 +250,10 @@ def to_beslutsunderlag(b: material.Beslutsunderlag) -> BeslutsunderlagType:
         sjukskrivningstid=PQType(value=b.sjukskrivningstid.value, unit=b.sjukskrivningstid.unit)
         if b.sjukskrivningstid
         else None,
-        sjukskrivningsgrad=_cv(b.sjukskrivningsgrad),
-        senastAndrad=b.senast_andrad,
-        huvuddiagnos=_huvuddiagnoser(b.huvuddiagnoser),
+        sjukskrivningsgrad=b.sjukskrivningsgrad,
+        senastAndrad=_date(versioning.today(b.senast_andrad)),
         villkor=_villkor(b.villkor),
+        huvuddiagnos=_huvuddiagnoser(b.huvuddiagnoser),
     )
 
 
@@ -264,20 +264,13 @@ def to_diagnosinformation(d: material.DiagnosInformation) -> DiagnosInformationT
             symtomPrognosBehandling=d.symtom_prognos_behandling, genrellInformation=d.generell_information
         )
     return DiagnosInformationType(
-        informationsId=IIType(extension=d.informations_id),
-        giltighetsTid=_period(d.giltighet),
-        version=d.version,
+        informationsId=IIType(root=INFORMATIONS_ID_ROOT, extension=d.informations_id),
+        giltighetstid=_period(d.giltighet),
+        verson=d.version,
         rubrik=d.rubrik,
+        funktionsnedsattningBeskrivning=d.funktionsnedsattning_beskrivning,
         aktivitetsbegransningBeskrivning=d.aktivitetsbegransning_beskrivning,
-        funktionsnedsattningsBeskrivning=d.funktionsnedsattning_beskrivning,
-        senastAndrad=d.senast_andrad,
         huvuddiagnos=_huvuddiagnoser(d.huvuddiagnoser),
-        aktivitetsbegransning=KodlistaType(kod=[_cv(k) for k in d.aktivitetsbegransning])
-        if d.aktivitetsbegransning
-        else None,
-        funktionsnedsattning=KodlistaType(kod=[_cv(k) for k in d.funktionsnedsattning])
-        if d.funktionsnedsattning
-        else None,
         ovrigFmbInformation=ovrig,
     )
 
@@ -289,7 +282,10 @@ def _requested_codes(diagnos_kod: list[CVType] | None) -> list[str]:
     result = []
     for cv in diagnos_kod or []:
         if cv.codeSystem and cv.codeSystem.strip() not in codes.ACCEPTED_CODE_SYSTEMS:
-            raise Fault("Client", f"diagnosKod must be ICD-10-SE (codeSystem {codes.ICD10SE_OID})")
+            raise Fault(
+                "Client",
+                f"diagnosKod must be ICD-10-SE (codeSystem {codes.ICD10SE_DEPLOYED_OID} or {codes.ICD10SE_OID})",
+            )
         if not cv.code:
             raise Fault("Client", "diagnosKod has no code")
         result.append(cv.code)

@@ -30,6 +30,9 @@ class Contract:
     # or: a contract adapter given the validated request element, answering the serialised response
     # element (UTF-8, its namespaces declared on it)
     handler: Callable[[etree._Element], bytes] | None = None
+    # Business contracts answer only the producer's own logical addresses; PingForConfiguration is
+    # answered whatever the LogicalAddress header holds (the platform's probe sends "LogicalAddress").
+    addressed: bool = True
     schema: etree.XMLSchema = field(init=False)
 
     def __post_init__(self) -> None:

@@ -3,6 +3,11 @@
 It reports the application version and the state of each dependency the product names (for FMB:
 the database and the imported release). A failing database is answered with a Server fault,
 quickly, so the platform's monitor sees the producer as down instead of timing out.
+
+Every type is in the responder namespace, as the published contract defines them (the core schema
+only holds the timestamp type); a generated client reads ``configuration/name`` as null otherwise.
+Ping is not addressed to a logical address: the plumbing answers it whatever the header holds
+(``PING`` below, used where the contract is assembled).
 """
 
 from __future__ import annotations
@@ -13,13 +18,16 @@ from spyne import ComplexModel, ServiceBase, Unicode
 from spyne.model.fault import Fault
 
 from ntjp_producer import __version__, clock, ns
+from ntjp_producer.rivta import operation as _operation
+from ntjp_producer.rivta.contracts import Contract
 from ntjp_producer.rivta.operation import operation
 
 R = ns.PING_RESPONDER
+PING = "PingForConfiguration"
 
 
 class ConfigurationType(ComplexModel):
-    __namespace__ = ns.MONITORING
+    __namespace__ = R
     _type_info = [("name", Unicode(min_occurs=1)), ("value", Unicode(min_occurs=1))]
 
 
@@ -51,3 +59,8 @@ def build_ping_service(health: Callable[[], dict[str, str]]) -> type[ServiceBase
             )
 
     return PingForConfigurationResponder
+
+
+def ping_contract(health: Callable[[], dict[str, str]]) -> Contract:
+    """The Ping endpoint of a product: answered whatever LogicalAddress the header holds."""
+    return Contract(PING, R, _operation.wsgi(build_ping_service(health), R), addressed=False)

@@ -2,8 +2,9 @@
 
 Every request passes the same checks, in this order, before a contract adapter sees it:
 size limit, Content-Type, safe parsing (no DTD, no entities, bounded depth), SOAP 1.1 envelope
-(SOAP 1.2 is a VersionMismatch), the LogicalAddress header, the request element of this endpoint's
-contract, and validation against the contract's responder schema. Each refusal is a SOAP 1.1
+(SOAP 1.2 is a VersionMismatch), the LogicalAddress header (one of the producer's own, for every
+contract but PingForConfiguration), the request element of this endpoint's contract, and validation
+against the contract's responder schema. Each refusal is a SOAP 1.1
 fault (HTTP 500) that says what was wrong; no exception ever reaches the caller as a stack trace.
 """
 
@@ -212,14 +213,8 @@ class RivtaApplication:
         body = root.find(f"{{{ns.SOAP11_ENV}}}Body")
         if body is None:
             raise RivtaFault(CLIENT, "SOAP envelope has no Body")
-        addresses = [] if header is None else header.findall(f"{{{ns.REGISTRY}}}LogicalAddress")
-        if not addresses or not (addresses[0].text or "").strip():
-            raise RivtaFault(CLIENT, f"LogicalAddress header ({{{ns.REGISTRY}}}LogicalAddress) is missing")
-        if len(addresses) > 1:
-            raise RivtaFault(CLIENT, "More than one LogicalAddress header")
-        address = addresses[0].text.strip()
-        if address not in self.logical_addresses:
-            raise RivtaFault(CLIENT, f"LogicalAddress '{address}' is not served by this producer")
+        if contract.addressed:
+            self._check_logical_address(header)
         children = [c for c in body if isinstance(c.tag, str)]
         if len(children) != 1:
             raise RivtaFault(CLIENT, "SOAP Body must hold exactly one request element")
@@ -230,6 +225,16 @@ class RivtaApplication:
                 CLIENT, f"Unknown operation '{name}' at {contract.path}; this endpoint answers {contract.name}"
             )
         return request
+
+    def _check_logical_address(self, header: etree._Element | None) -> None:
+        addresses = [] if header is None else header.findall(f"{{{ns.REGISTRY}}}LogicalAddress")
+        if not addresses or not (addresses[0].text or "").strip():
+            raise RivtaFault(CLIENT, f"LogicalAddress header ({{{ns.REGISTRY}}}LogicalAddress) is missing")
+        if len(addresses) > 1:
+            raise RivtaFault(CLIENT, "More than one LogicalAddress header")
+        address = addresses[0].text.strip()
+        if address not in self.logical_addresses:
+            raise RivtaFault(CLIENT, f"LogicalAddress '{address}' is not served by this producer")
 
     def _validate(self, contract: Contract, request: etree._Element) -> None:
         if not contract.schema.validate(request):
