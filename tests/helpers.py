@@ -16,6 +16,8 @@ import zeep
 from lxml import etree
 from zeep.plugins import HistoryPlugin
 
+from ntjp_producer.conformance import match, shapes
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_RELEASES = REPO.parent / "shared" / "data" / "fmb" / "releases"
 LATEST = SHARED_RELEASES / "latest"
@@ -51,7 +53,8 @@ class ResponseInvalid(AssertionError):
 
 
 def assert_valid_response(contract: str, envelope: etree._Element) -> etree._Element:
-    """The Body's one child must be the contract's response and valid against schemas/."""
+    """The Body's one child must be the contract's response, valid against schemas/ and, for the
+    contracts whose deployed shape is known (FMB, PingForConfiguration), in exactly that shape."""
     body = envelope.find(f"{{{SOAP}}}Body")
     assert body is not None, "no SOAP Body"
     (child,) = list(body)
@@ -62,6 +65,10 @@ def assert_valid_response(contract: str, envelope: etree._Element) -> etree._Ele
     detached = etree.fromstring(etree.tostring(child))
     if not schema.validate(detached):
         raise ResponseInvalid(f"{contract} response invalid: {schema.error_log.last_error}")
+    if contract in shapes.RESPONSES:
+        differences = match.problems(child, shapes.RESPONSES[contract], limit=10)
+        if differences:
+            raise ResponseInvalid(f"{contract} response differs from the deployed shape: {differences}")
     return child
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ntjp_producer import __version__
 from ntjp_producer import settings as settings_mod
 
-EXIT_USAGE, EXIT_REFUSED = 2, 3
+EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_REFUSED = 1, 2, 3
 
 
 def _add_db(p: argparse.ArgumentParser) -> None:
@@ -145,6 +145,19 @@ def cmd_sla_report(args: argparse.Namespace) -> int:
     db.migrate(s.db)
     print(report(db.engine_for(s.db), args.service, first, last, s, args.format))
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from ntjp_producer.conformance import probe
+    from ntjp_producer.transport.tls import client_context
+
+    s = _settings(args, tls_dir=args.tls_dir)
+    if args.timeout <= 0:
+        raise ValueError("--timeout must be more than 0 seconds")
+    context = client_context(s.tls_path, args.client)  # a missing file: one clear line, exit 2
+    logical_address = args.logical_address or s.logical_addresses[0]
+    ok = probe.run(args.url, context, logical_address=logical_address, timeout=args.timeout)
+    return 0 if ok else EXIT_CHECK_FAILED
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -298,6 +311,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--consumers", help="HoSp consumer registry, TOML (default: consumers.toml in the TLS dir)")
     p.add_argument("--ops-bind", help="metrics and status page, plain HTTP (default 127.0.0.1:9100; '' for none)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "check",
+        help="call a running FMB producer as a consumer would and check its answers against the deployed shapes",
+        description="Calls GetFmb, GetDiagnosInformation, GetVersions and PingForConfiguration over mutual TLS at "
+        "the standard RIV-TA paths under URL, holds every answer against the shape Socialstyrelsen's deployed "
+        "producer answered, and prints one line per check and a verdict. Exit code 0 only when every check "
+        "passes, 1 when one fails, 2 for a usage error.",
+    )
+    p.add_argument("url", help="the producer's base URL, e.g. https://127.0.0.1:8443")
+    p.add_argument("--tls-dir", help="folder with ca.pem and clients/NAME.pem, NAME-key.pem (default var/tls)")
+    p.add_argument("--client", default="region", help="the client certificate clients/NAME.pem (default region)")
+    p.add_argument("--logical-address", help="the producer's logical address (default SE2021000555)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per call (default 60)")
+    p.add_argument("--config", help="settings file (TOML, section [producer])")
+    p.set_defaults(func=cmd_check)
 
     certs = sub.add_parser("certs", help="development certificates").add_subparsers(dest="sub", required=True)
     p = certs.add_parser("init", help="write a dev CA, server and client certificates")

@@ -25,3 +25,17 @@ def server_context(tls_dir: str | Path) -> ssl.SSLContext:
     ctx.load_verify_locations(cafile=str(tls_dir / CA))
     ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
+
+
+def client_context(tls_dir: str | Path, client: str) -> ssl.SSLContext:
+    """A consumer's side of mutual TLS: trust ``ca.pem``, present ``clients/NAME.pem`` (as ``certs init``
+    writes them), verify the producer's name. Used by ``ntjp-producer check``."""
+    tls_dir = Path(tls_dir)
+    cert, key = tls_dir / "clients" / f"{client}.pem", tls_dir / "clients" / f"{client}-key.pem"
+    for path in (tls_dir / CA, cert, key):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing (a TLS folder holds ca.pem, clients/NAME.pem, NAME-key.pem)")
+    ctx = ssl.create_default_context(cafile=str(tls_dir / CA))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(str(cert), str(key))
+    return ctx
