@@ -7,7 +7,7 @@ DB ?= sqlite:///var/ntjp.db
 HOSP_DB ?= sqlite:///var/hosp.db
 TLS ?= var/tls
 
-.PHONY: run test lint test-sqlite test-postgres clean
+.PHONY: run check test lint test-sqlite test-postgres clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ run: $(STAMP)
 	  --ops-bind 127.0.0.1:9101 & hosp=$$!; \
 	  trap 'kill $$hosp 2>/dev/null' EXIT INT TERM; \
 	  $(BIN)/ntjp-producer serve --service fmb --db $(DB) --tls-dir $(TLS) --bind 127.0.0.1:8443
+
+## Check the FMB producer that `make run` serves, as a generated consumer reads it (another terminal).
+check: $(STAMP)
+	$(BIN)/ntjp-producer check https://127.0.0.1:8443 --tls-dir $(TLS)
 
 ## Lint, then the whole suite on SQLite and again on a PostgreSQL server it starts itself.
 test: lint test-sqlite test-postgres

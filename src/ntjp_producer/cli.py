@@ -279,6 +279,9 @@ Or with zeep:
   client = zeep.Client("{base}/GetFmb/1/rivtabp21?wsdl", transport=zeep.Transport(session=session))
   print(client.service.GetFmb(_soapheaders={{"LogicalAddress": "{la}"}}, diagnosKod=[{{"code": "J20"}}]))
 
+Check it as a generated consumer reads it (the deployed wire shape, docs/fmb-wire-format.md):
+  ntjp-producer check {base} --tls-dir {t}
+
 The same data as JSON (Socialstyrelsen's open FMB API; OpenAPI at {base}/fmb/openapi.json):
   curl --cacert {t}/ca.pem --cert {t}/clients/region.pem --key {t}/clients/region-key.pem \
     '{base}/fmb/typfall?diagnoskod=J20&inlinehtmlmarkup=true'
