@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ntjp_producer.fmb.importer import import_release
@@ -40,6 +42,17 @@ def latest_db(tmp_path_factory):
     import_release(db.session_factory(url), LATEST)
     yield url
     drop()
+
+
+@pytest.fixture(scope="session")
+def typfall():
+    """releases/latest's typfall as the open API published them."""
+    return json.loads((LATEST / "typfall.json").read_text())["data"]
+
+
+@pytest.fixture(scope="session")
+def diagnosinfo():
+    return json.loads((LATEST / "forsakringsmedicinskdiagnosinformation.json").read_text())["data"]
 
 
 @pytest.fixture(scope="session")

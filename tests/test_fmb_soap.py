@@ -4,24 +4,12 @@ validated against schemas/ by the client plugin."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from zeep.exceptions import Fault
 
-from tests.helpers import FMB_NS, LATEST, LOGICAL_ADDRESS, envelope, fault_of
+from tests.helpers import FMB_NS, LOGICAL_ADDRESS, envelope, fault_of
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def typfall():
-    return json.loads((LATEST / "typfall.json").read_text())["data"]
-
-
-@pytest.fixture(scope="module")
-def diagnosinfo():
-    return json.loads((LATEST / "forsakringsmedicinskdiagnosinformation.json").read_text())["data"]
 
 
 def get_fmb(server, **kw):

@@ -10,14 +10,13 @@ with the test's own projection, not with the producer's mapping code.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 
 import pytest
 from lxml import etree
 
-from tests.helpers import FMB_NS, LATEST, LOGICAL_ADDRESS, RESPONDER, envelope, fault_of
+from tests.helpers import FMB_NS, LOGICAL_ADDRESS, RESPONDER, envelope, fault_of
 
 pytestmark = pytest.mark.slow
 
@@ -41,16 +40,6 @@ URVAL = {
     "urvalsjukdomsforlopp": ("urvalSjukdomsforlopp", "sjukdomsforlopp"),
     "urvalsvarighetsgrad": ("urvalSvarighetsgrad", "svarighetsgrad"),
 }
-
-
-@pytest.fixture(scope="module")
-def typfall():
-    return json.loads((LATEST / "typfall.json").read_text())["data"]
-
-
-@pytest.fixture(scope="module")
-def diagnosinfo():
-    return json.loads((LATEST / "forsakringsmedicinskdiagnosinformation.json").read_text())["data"]
 
 
 @pytest.fixture(scope="module")

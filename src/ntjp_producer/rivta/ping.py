@@ -18,9 +18,8 @@ from spyne import ComplexModel, ServiceBase, Unicode
 from spyne.model.fault import Fault
 
 from ntjp_producer import __version__, clock, ns
-from ntjp_producer.rivta import operation as _operation
 from ntjp_producer.rivta.contracts import Contract
-from ntjp_producer.rivta.operation import operation
+from ntjp_producer.rivta.operation import operation, wsgi
 
 R = ns.PING_RESPONDER
 PING = "PingForConfiguration"
@@ -63,4 +62,4 @@ def build_ping_service(health: Callable[[], dict[str, str]]) -> type[ServiceBase
 
 def ping_contract(health: Callable[[], dict[str, str]]) -> Contract:
     """The Ping endpoint of a product: answered whatever LogicalAddress the header holds."""
-    return Contract(PING, R, _operation.wsgi(build_ping_service(health), R), addressed=False)
+    return Contract(PING, R, wsgi(build_ping_service(health), R), addressed=False)
