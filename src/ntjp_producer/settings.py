@@ -31,6 +31,16 @@ class Settings:
     tls_dir: str = "var/tls"
     logical_addresses: tuple[str, ...] = field(default=(DEFAULT_LOGICAL_ADDRESS,))
     workers: int = 2
+    # Per worker. A slow or stalled client holds a thread for request_timeout at most, and a
+    # handshake none at all (transport/worker.py), so a few dozen threads leave most of them free.
+    threads: int = 32
+    handshake_timeout: float = 5.0  # seconds from accept to a completed TLS handshake
+    request_timeout: float = 10.0  # seconds to receive a whole request, head and body
+    write_timeout: float = 30.0  # seconds a client may take to take an answer off our hands
+    # While serving: how long a call waits for a database lock (the audit trail's, say) before it
+    # fails with a Server fault, and how long one statement may run.
+    db_lock_timeout: float = 2.0
+    db_statement_timeout: float = 30.0
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
     timeout: int = 30

@@ -28,6 +28,9 @@ CLIENTS: dict[str, tuple[str, str]] = {
 }
 EXPIRED = "expired"
 OTHER_CA = "other-ca"
+# Signed by the dev CA but unfit for a TLS client: the producer must refuse both.
+SERVER_ONLY = "server-only"  # extended key usage serverAuth, no clientAuth
+CA_AS_CLIENT = "ca-as-client"  # BasicConstraints CA=true
 
 
 def _key():
@@ -77,7 +80,7 @@ def _ca(common_name: str, now: dt.datetime):
     return cert, key
 
 
-def _leaf(ca_cert, ca_key, subject: x509.Name, *, server: bool, not_before, not_after, san=None):
+def _leaf(ca_cert, ca_key, subject: x509.Name, *, server: bool, not_before, not_after, san=None, ca: bool = False):
     key = _key()
     builder = (
         x509.CertificateBuilder()
@@ -87,7 +90,7 @@ def _leaf(ca_cert, ca_key, subject: x509.Name, *, server: bool, not_before, not_
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)
         .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
             critical=False,
@@ -196,5 +199,17 @@ def init(directory: str | Path, *, force: bool = False) -> list[Path]:
     )
     _write(clients / f"{OTHER_CA}.pem", cert, key, clients / f"{OTHER_CA}-key.pem")
     written += [clients / f"{EXPIRED}.pem", clients / f"{OTHER_CA}.pem"]
+    for name, server_eku, is_ca in ((SERVER_ONLY, True, False), (CA_AS_CLIENT, False, True)):
+        cert, key = _leaf(
+            ca_cert,
+            ca_key,
+            _name(name, "Region Dev", "SE2321000016-DEV4"),
+            server=server_eku,
+            ca=is_ca,
+            not_before=now - dt.timedelta(days=1),
+            not_after=now + dt.timedelta(days=825),
+        )
+        _write(clients / f"{name}.pem", cert, key, clients / f"{name}-key.pem")
+        written.append(clients / f"{name}.pem")
     write_consumers(out)
     return written

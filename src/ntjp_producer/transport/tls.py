@@ -1,14 +1,23 @@
-"""The server's TLS context: TLS 1.2 or newer, and a client certificate signed by our CA, always.
+"""The server's TLS context: TLS 1.2 or newer with AEAD suites only, and a client certificate
+signed by our CA, always.
 
 A client without a certificate, with an expired one, or with one from another CA is refused in the
-handshake; no HTTP request from it is ever read.
+handshake; one whose certificate is not meant for a TLS client (no clientAuth extended key usage, or
+a CA certificate) is refused right after it (``client_certificate_problem``, called by the worker),
+before any of its request is read.
 """
 
 from __future__ import annotations
 
 import ssl
+from functools import lru_cache
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+# TLS 1.2 suites with forward secrecy and authenticated encryption only (no CBC); TLS 1.3's are all AEAD.
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 CA = "ca.pem"
 SERVER_CERT = "server.pem"
 SERVER_KEY = "server-key.pem"
@@ -21,6 +30,7 @@ def server_context(tls_dir: str | Path) -> ssl.SSLContext:
             raise FileNotFoundError(f"{tls_dir / name} is missing (make one with: ntjp-producer certs init {tls_dir})")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(TLS12_CIPHERS)
     ctx.load_cert_chain(str(tls_dir / SERVER_CERT), str(tls_dir / SERVER_KEY))
     ctx.load_verify_locations(cafile=str(tls_dir / CA))
     ctx.verify_mode = ssl.CERT_REQUIRED
@@ -39,3 +49,28 @@ def client_context(tls_dir: str | Path, client: str) -> ssl.SSLContext:
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(str(cert), str(key))
     return ctx
+
+
+@lru_cache(maxsize=1024)
+def client_certificate_problem(der: bytes | None) -> str | None:
+    """Why a verified client certificate still must not be accepted, or None.
+
+    OpenSSL's chain check does not ask what a certificate is for; RIV-TA clients carry the
+    clientAuth extended key usage, and a CA certificate is never a client. Cached: a consumer
+    presents the same certificate on every connection.
+    """
+    if not der:
+        return "no client certificate"
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        if cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            return "the client certificate is a CA certificate"
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return "the client certificate has no extended key usage (clientAuth is required)"
+    if ExtendedKeyUsageOID.CLIENT_AUTH not in usages:
+        return "the client certificate is not for client authentication (no clientAuth)"
+    return None

@@ -1,0 +1,190 @@
+"""The gunicorn worker: gthread, with deadlines, so slow or stalled clients cannot starve the rest.
+
+gthread hands every accepted connection to a pool thread, which does the TLS handshake and reads
+the request with blocking calls and no deadline; a few connections that stop half-way hold every
+thread. This worker changes three things and leaves the rest of gthread as it is:
+
+- The TLS handshake runs in the worker's event loop, non-blocking: a connection costs no thread
+  until its handshake is complete and its first request bytes have arrived. A handshake not done
+  within ``handshake_timeout`` seconds of the accept is dropped. So is a client certificate that is
+  not meant for a client (``tls.client_certificate_problem``).
+- Reading a request (head and body) has one deadline, ``request_timeout`` seconds from the moment a
+  thread takes it up, enforced on every read by the socket class itself (``DeadlineSSLSocket``).
+  A client that trickles its body is cut off at the deadline; the plumbing answers it a Client
+  fault if it got as far as the body.
+- Writing an answer has its own timeout, so a client that never reads cannot hold a thread either.
+
+With those bounds, a thread is held by a slow client for ``request_timeout`` at most, and the
+thread count (``threads``) is sized so that a handful of such clients leave most threads free.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import selectors
+import ssl
+import time
+from functools import partial
+
+from gunicorn import http
+from gunicorn.http.errors import NoMoreData
+from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from ntjp_producer.transport import tls
+
+log = logging.getLogger(__name__)
+
+
+class RequestTooSlow(NoMoreData):
+    """The request was not received within its deadline. gunicorn treats it like a client that went
+    away (the connection is closed, nothing is logged as an error); inside the application, reading
+    the body raises it, and the plumbing answers a Client fault."""
+
+    def __str__(self) -> str:
+        return "the request was not received within its deadline"
+
+
+class DeadlineSSLSocket(ssl.SSLSocket):
+    """An SSL socket whose reads stop at the current request's deadline and whose writes time out."""
+
+    request_deadline: float | None = None
+    write_timeout: float = 30.0
+
+    def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
+        deadline = self.request_deadline
+        if deadline is None:
+            return super().recv(buflen, flags)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise RequestTooSlow()
+        self.settimeout(remaining)
+        try:
+            return super().recv(buflen, flags)
+        except TimeoutError:
+            raise RequestTooSlow() from None
+
+    def sendall(self, data, flags: int = 0) -> None:
+        self.settimeout(self.write_timeout)
+        super().sendall(data, flags)
+
+
+class _Conn(TConn):
+    handshaken = False
+
+    def init(self) -> None:
+        if self.handshaken and not self.initialized:
+            # The worker already did the handshake; gthread would wrap the socket a second time.
+            self.initialized = True
+            self.sock.setblocking(True)
+            self.parser = http.get_parser(self.cfg, self.sock, self.client)
+            return
+        super().init()
+
+
+class ProducerWorker(ThreadWorker):
+    """gunicorn's ``worker_class`` for every producer (``transport/server.py``); its timeouts are
+    the settings ``handshake_timeout``, ``request_timeout`` and ``write_timeout``."""
+
+    def init_process(self) -> None:
+        s = self.app.settings
+        self.handshake_timeout, self.request_timeout, self.write_timeout = (
+            s.handshake_timeout,
+            s.request_timeout,
+            s.write_timeout,
+        )
+        self.handshakes: list[_Conn] = []
+        self.tls_context: ssl.SSLContext | None = None
+        if self.cfg.is_ssl:
+            # One context for the worker's life; gunicorn would build one per connection.
+            self.tls_context = self.cfg.ssl_context(self.cfg, None)
+            self.tls_context.sslsocket_class = DeadlineSSLSocket
+        super().init_process()
+
+    # -- accepting, and the handshake in the event loop ---------------------------------------------
+
+    def accept(self, listener) -> None:
+        try:
+            sock, addr = listener.accept()
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        conn = _Conn(self.cfg, sock, addr, listener.getsockname())  # non-blocking from here
+        conn.timeout = time.monotonic() + self.handshake_timeout
+        if self.tls_context is None:
+            self._wait_for_request(conn, conn.timeout)
+            return
+        try:
+            conn.sock = self.tls_context.wrap_socket(
+                sock, server_side=True, do_handshake_on_connect=False, suppress_ragged_eofs=True
+            )
+        except OSError:
+            self._drop(conn)
+            return
+        conn.sock.write_timeout = self.write_timeout
+        self.handshakes.append(conn)
+        self._handshake(conn)
+
+    def _handshake(self, conn: _Conn, _fileobj=None) -> None:
+        self._unregister(conn)
+        try:
+            conn.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._handshake, conn))
+            return
+        except ssl.SSLWantWriteError:
+            self.poller.register(conn.sock, selectors.EVENT_WRITE, partial(self._handshake, conn))
+            return
+        except OSError:  # ssl.SSLError among them: refused certificate, not TLS, reset
+            self.handshakes.remove(conn)
+            self._drop(conn)
+            return
+        self.handshakes.remove(conn)
+        problem = tls.client_certificate_problem(conn.sock.getpeercert(binary_form=True))
+        if problem is not None:
+            log.warning("client certificate refused after the handshake", extra={"reason": problem})
+            self._drop(conn)
+            return
+        conn.handshaken = True
+        if conn.sock.pending():  # the request's first bytes came with the handshake's last flight
+            conn.data_ready = True
+            self.enqueue_req(conn)
+            return
+        self._wait_for_request(conn, time.monotonic() + self.cfg.keepalive)
+
+    def _wait_for_request(self, conn: _Conn, until: float) -> None:
+        """Park the connection in the poller until its request arrives (gthread's pending list)."""
+        conn.timeout = until
+        self.pending_conns.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn))
+
+    def murder_pending(self) -> None:
+        super().murder_pending()
+        now = time.monotonic()
+        for conn in [c for c in self.handshakes if c.timeout <= now]:
+            self.handshakes.remove(conn)
+            self._unregister(conn)
+            self._drop(conn)
+
+    def _unregister(self, conn: _Conn) -> None:
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(conn.sock)
+
+    def _drop(self, conn: _Conn) -> None:
+        self.nr_conns -= 1
+        conn.close()
+
+    # -- one request, with its deadline -------------------------------------------------------------
+
+    def handle(self, conn: _Conn):
+        sock = conn.sock
+        if isinstance(sock, DeadlineSSLSocket):
+            sock.request_deadline = time.monotonic() + self.request_timeout
+        try:
+            return super().handle(conn)
+        finally:
+            if isinstance(sock, DeadlineSSLSocket):
+                sock.request_deadline = None
