@@ -33,9 +33,16 @@ _CORRELATION_ENV = "HTTP_" + CORRELATION_HEADER.upper().replace("-", "_")
 _XML = "text/xml; charset=utf-8"
 
 
+def sent_correlation_id(environ) -> str | None:
+    """The correlation id header as sent (bounded), whoever sent it."""
+    return (environ.get(_CORRELATION_ENV) or "").strip()[:128] or None
+
+
 def correlation_id_of(environ) -> str:
-    """The platform's correlation id when it sent one (bounded), else a new one."""
-    return (environ.get(_CORRELATION_ENV) or "").strip()[:128] or str(uuid.uuid4())
+    """The platform's correlation id when it sent one; else a new one. A direct consumer's header is
+    not taken as the call's id (anyone could reuse another call's): it is logged and audited beside it."""
+    sent = sent_correlation_id(environ)
+    return sent if sent and environ.get("ntjp.via_platform") else str(uuid.uuid4())
 
 
 class RivtaApplication:
@@ -74,12 +81,16 @@ class RivtaApplication:
         contract = self.contracts.get(path)
         call = None
         if contract is not None and environ.get("REQUEST_METHOD") == "POST":
+            via_platform = bool(environ.get("ntjp.via_platform"))
             call = Call(
                 contract.name,
                 cid,
-                environ.get("ntjp.consumer_hsaid"),
-                bool(environ.get("ntjp.via_platform")),
+                # A platform call without the original-consumer header is the platform's own: audited
+                # under its HSA-id, so `hosp audit --consumer` finds it.
+                environ.get("ntjp.consumer_hsaid") or (environ.get("ntjp.platform_hsaid") if via_platform else None),
+                via_platform,
                 environ.get("ntjp.platform_hsaid"),
+                consumer_correlation_id=None if via_platform else sent_correlation_id(environ),
             )
         call_token = calls.current.set(call)
         status, headers, body, outcome = "500 Internal Server Error", [], b"", "server_fault"
@@ -98,8 +109,12 @@ class RivtaApplication:
             if call is not None and self.audit is not None:
                 try:
                     self.audit(call, outcome)
-                except Exception:
-                    log.exception("audit record could not be written; the answer is withheld")
+                except Exception as exc:
+                    # Not log.exception: the database's message may quote the record, i.e. personal data.
+                    log.error(
+                        "audit record could not be written; the answer is withheld",
+                        extra={"error": logs.describe_error(exc)},
+                    )
                     status, headers, body = self._fault(
                         SERVER, f"The call could not be audited, so it was not answered; correlation id {cid}"
                     )
@@ -116,6 +131,7 @@ class RivtaApplication:
                     "consumer_hsaid": environ.get("ntjp.consumer_hsaid"),
                     "via_platform": environ.get("ntjp.via_platform"),
                     "consumer_type": call.consumer_type if call else None,
+                    "consumer_correlation_id": call.consumer_correlation_id if call else None,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 },
             )
@@ -125,6 +141,7 @@ class RivtaApplication:
         start_response(status, headers)
         if self.observe is None or environ.get("REQUEST_METHOD") != "POST":
             return [body]
+        started = environ.get("ntjp.request_read_at", started)
         observation = {
             "service": self.service,
             "contract": contract.name if contract is not None else "unknown",
@@ -165,8 +182,6 @@ class RivtaApplication:
     # -- a SOAP call --------------------------------------------------------------------------
 
     def _call(self, contract: Contract, environ) -> tuple[str, list, bytes, str]:
-        if self.inject_faults:
-            _inject(environ)
         if self.authorise is not None:
             call = calls.current.get()
             consumer_type = self.authorise(environ, contract)
@@ -177,11 +192,14 @@ class RivtaApplication:
             raise RivtaFault(VERSION_MISMATCH, "SOAP 1.2 is not supported; RIV-TA uses SOAP 1.1 (text/xml)")
         if content_type != "text/xml":
             raise RivtaFault(CLIENT, f"Content-Type must be text/xml for SOAP 1.1, not '{content_type or 'none'}'")
-        data = self._read_body(environ)
         try:
-            root = loader.parse(data)
+            # UTF-8 from here on, whatever the consumer's encoding: the adapters parse this, not the raw body.
+            data = loader.decode(self._read_body(environ))
+            root = loader.parse_utf8(data)
         except loader.UnsafeXml as exc:
             raise RivtaFault(CLIENT, str(exc)) from None
+        if self.inject_faults:  # a slow or failing producer, after the request is in: the producer's time
+            _inject(environ)
         request = self._check_envelope(contract, root)
         self._validate(contract, request)
         if contract.handler is not None:
@@ -197,7 +215,13 @@ class RivtaApplication:
         if declared > limit:
             raise RivtaFault(CLIENT, f"Request body larger than {limit} bytes")
         stream = environ["wsgi.input"]
-        data = stream.read(declared if declared >= 0 else limit + 1)
+        try:
+            data = stream.read(declared if declared >= 0 else limit + 1)
+        except Exception as exc:  # broken chunked framing, a body shorter than declared, too slow
+            raise RivtaFault(CLIENT, f"The request body could not be read: {_reason(exc)}") from None
+        finally:
+            # Latency is ours from here: the time a client takes to upload is not the producer's.
+            environ["ntjp.request_read_at"] = time.perf_counter()
         if len(data) > limit:
             raise RivtaFault(CLIENT, f"Request body larger than {limit} bytes")
         if not data:
@@ -209,10 +233,17 @@ class RivtaApplication:
             raise RivtaFault(VERSION_MISMATCH, "SOAP 1.2 envelope; RIV-TA uses SOAP 1.1")
         if root.tag != f"{{{ns.SOAP11_ENV}}}Envelope":
             raise RivtaFault(VERSION_MISMATCH, "Not a SOAP 1.1 envelope")
-        header = root.find(f"{{{ns.SOAP11_ENV}}}Header")
-        body = root.find(f"{{{ns.SOAP11_ENV}}}Body")
-        if body is None:
+        header_tag, body_tag = f"{{{ns.SOAP11_ENV}}}Header", f"{{{ns.SOAP11_ENV}}}Body"
+        parts = [c for c in root if isinstance(c.tag, str)]
+        tags = [c.tag for c in parts]
+        if body_tag not in tags:
             raise RivtaFault(CLIENT, "SOAP envelope has no Body")
+        if tags not in ([body_tag], [header_tag, body_tag]):
+            raise RivtaFault(CLIENT, "A SOAP envelope holds an optional Header, then one Body, and nothing else")
+        if (root.text or "").strip() or any((c.tail or "").strip() for c in parts):
+            raise RivtaFault(CLIENT, "A SOAP envelope holds no text outside its Header and Body")
+        header = parts[0] if len(parts) == 2 else None
+        body = parts[-1]
         if contract.addressed:
             self._check_logical_address(header)
         children = [c for c in body if isinstance(c.tag, str)]
@@ -260,7 +291,9 @@ class RivtaApplication:
             return status, [("Content-Type", _XML)], body, "ok"
         # Spyne answers every fault with 500 (SOAP 1.1); only the fault code tells whose fault it was.
         code = etree.fromstring(body).findtext(f"{{{ns.SOAP11_ENV}}}Body/{{{ns.SOAP11_ENV}}}Fault/faultcode") or ""
-        outcome = "client_fault" if code.endswith("Client") else "server_fault"
+        # "Client" or a subcode of it ("Client.XMLSyntaxError"): the consumer's mistake, not ours.
+        local = code.rpartition(":")[2]
+        outcome = "client_fault" if local == CLIENT or local.startswith(CLIENT + ".") else "server_fault"
         return status, [("Content-Type", _XML)], body, outcome
 
     def _fault(self, code: str, message: str) -> tuple[str, list, bytes]:
@@ -281,6 +314,19 @@ class _Measured:
             self.observe(Observation(seconds=time.perf_counter() - self.started, **self.observation))
         except Exception:  # measuring must never break a call
             log.exception("measurement failed")
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong with the body, in words, without echoing what the client sent."""
+    text = str(exc).strip()
+    name = type(exc).__name__
+    if name == "RequestTooSlow" or isinstance(exc, TimeoutError):
+        return "it was not received within the request deadline"
+    if "chunk" in name.lower() or "chunk" in text.lower():
+        return "invalid chunked transfer encoding"
+    if name == "NoMoreData" or "more data" in text.lower():
+        return "the body ended before its declared length"
+    return "the connection broke while reading it"
 
 
 def _inject(environ) -> None:

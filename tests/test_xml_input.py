@@ -1,0 +1,143 @@
+"""What a consumer sends, in any encoding and framing, is judged as the consumer's: a DOCTYPE gets one
+fault text and opens nothing, whatever the encoding; a valid request in UTF-16 or UTF-32 is answered;
+broken chunking, a short body or a trickled one is a Client fault; the envelope's shape is strict."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import ssl
+
+import pytest
+
+from ntjp_producer.rivta.loader import DTD_REFUSED
+from tests.helpers import SOAP, envelope, fault_of
+
+pytestmark = pytest.mark.slow
+
+ENCODINGS = {
+    "UTF-8": lambda t: t.encode("utf-8"),
+    "UTF-16 LE with BOM": lambda t: b"\xff\xfe" + t.encode("utf-16-le"),
+    "UTF-16 BE with BOM": lambda t: b"\xfe\xff" + t.encode("utf-16-be"),
+    "UTF-16 LE without BOM": lambda t: t.encode("utf-16-le"),
+    "UTF-32": lambda t: t.encode("utf-32"),
+    "UTF-32 BE without BOM": lambda t: t.encode("utf-32-be"),
+}
+DECLARED = {"UTF-8": "UTF-8", "UTF-32": "UTF-32", "UTF-32 BE without BOM": "UTF-32"}
+
+
+@pytest.fixture(scope="module")
+def targets(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("doctype-targets")
+    existing = folder / "exists.txt"
+    existing.write_text("secret")
+    fifo = folder / "fifo"
+    os.mkfifo(fifo)
+    return {"an existing file": existing, "a missing file": folder / "missing", "a directory": folder, "a FIFO": fifo}
+
+
+def _nobody_opened(fifo) -> bool:
+    """A FIFO's write end opens without blocking only if somebody holds its read end."""
+    try:
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        return exc.errno == errno.ENXIO
+    os.close(fd)
+    return False
+
+
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+@pytest.mark.parametrize("form", ["external DTD", "external entity"])
+def test_a_doctype_gets_one_fault_text_and_nothing_is_opened(server, targets, encoding, form):
+    texts = set()
+    for what, path in targets.items():
+        decl = f'<?xml version="1.0" encoding="{DECLARED.get(encoding, "UTF-16")}"?>'
+        doctype = (
+            f'<!DOCTYPE s:Envelope SYSTEM "{path}">'
+            if form == "external DTD"
+            else f'<!DOCTYPE s:Envelope [<!ENTITY x SYSTEM "file://{path}">]>'
+        )
+        body = ENCODINGS[encoding](decl + doctype + envelope("GetVersions"))
+        code, message = fault_of(server.post("GetVersions", body))
+        assert code == "Client", (what, message)
+        texts.add(message)
+        assert _nobody_opened(targets["a FIFO"]), f"the parser opened the FIFO ({what}, {encoding})"
+    assert texts == {DTD_REFUSED}, "the same text whatever exists on the server"
+
+
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+def test_a_valid_request_in_any_unicode_encoding_is_answered(server, encoding):
+    decl = f'<?xml version="1.0" encoding="{DECLARED.get(encoding, "UTF-16")}"?>'
+    inner = "<r:diagnosKod><c:code>J20</c:code></r:diagnosKod>"
+    r = server.post("GetFmb", ENCODINGS[encoding](decl + envelope("GetFmb", inner)))
+    assert r.status_code == 200, r.text[:300]
+    assert b"beslutsunderlag" in r.content
+
+
+def test_bytes_that_are_not_their_declared_encoding_are_a_client_fault(server):
+    body = b'<?xml version="1.0" encoding="UTF-8"?>' + envelope("GetVersions").encode("utf-16-le")[2:]
+    code, message = fault_of(server.post("GetVersions", body))
+    assert code == "Client" and "Malformed XML" in message
+
+
+def _raw(server, request: bytes) -> bytes:
+    ctx = ssl.create_default_context(cafile=str(server.tls_dir / "ca.pem"))
+    ctx.load_cert_chain(
+        str(server.tls_dir / "clients" / "region.pem"), str(server.tls_dir / "clients" / "region-key.pem")
+    )
+    port = int(server.base_url.rsplit(":", 1)[1])
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=30) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s,
+    ):
+        s.sendall(request)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+        return out
+
+
+HEAD = (
+    "POST /GetVersions/1/rivtabp21 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    "Content-Type: text/xml; charset=utf-8\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("case", "request_bytes", "words"),
+    [
+        ("chunk size not hex", (HEAD + "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n").encode(), "chunked"),
+        ("chunk without terminator", (HEAD + "Transfer-Encoding: chunked\r\n\r\n3\r\nabcXY").encode(), "chunked"),
+        # The client stops sending but keeps the connection: the request deadline ends it.
+        ("body shorter than its length", (HEAD + "Content-Length: 500\r\n\r\n<s:Envelope").encode(), "deadline"),
+    ],
+)
+def test_broken_framing_is_the_consumers_fault(server, case, request_bytes, words):
+    answer = _raw(server, request_bytes)
+    assert answer.startswith((b"HTTP/1.1 500", b"HTTP/1.1 400")), answer[:200]
+    if answer.startswith(b"HTTP/1.1 500"):
+        assert b"<faultcode>soapenv:Client</faultcode>" in answer and words.encode() in answer
+    assert b"Traceback" not in answer and b"Internal error" not in answer
+    assert "Traceback" not in server.log_path.read_text()
+
+
+ENV = f'<s:Envelope xmlns:s="{SOAP}">'
+GOOD = envelope("GetVersions")
+HEADER = GOOD[GOOD.index("<s:Header>") : GOOD.index("</s:Header>") + len("</s:Header>")]
+BODY = GOOD[GOOD.index("<s:Body>") : GOOD.index("</s:Body>") + len("</s:Body>")]
+
+
+@pytest.mark.parametrize(
+    ("case", "document"),
+    [
+        ("two Bodies", ENV + HEADER + BODY + BODY + "</s:Envelope>"),
+        ("Body before Header", ENV + BODY + HEADER + "</s:Envelope>"),
+        ("content after Body", ENV + HEADER + BODY + f'<x xmlns="{SOAP}"/></s:Envelope>'),
+        ("two Headers", ENV + HEADER + HEADER + BODY + "</s:Envelope>"),
+        ("text after Body", ENV + HEADER + BODY + "surprise</s:Envelope>"),
+    ],
+)
+def test_the_envelope_shape_is_strict(server, case, document):
+    code, message = fault_of(server.post("GetVersions", document))
+    assert code == "Client" and "SOAP envelope holds" in message, message
