@@ -147,6 +147,10 @@ def test_audit_failure_gives_a_fault_and_no_personal_data(register):
     (person,) = persons(client.get(FULL, client="ivo"))
     assert 2 in items_in(person), "answers again once the audit can be written"
     assert client.audit_count() == before + 1
+    log = server.log_path.read_text(encoding="utf-8")
+    assert "audit record could not be written" in log
+    for personal in (FULL, "Ängström", "Märta", '"äng"'):
+        assert personal not in log, f"{personal} in the service log"
 
 
 def test_generate_is_deterministic_and_valid(tmp_path):

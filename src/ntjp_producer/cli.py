@@ -179,6 +179,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _check_bind(s.bind)
     if s.ops_bind:
         _check_bind(s.ops_bind)
+    db.configure_timeouts(s.db_lock_timeout, s.db_statement_timeout)
     try:
         server = ProducerServer(s)  # checks the certificates before anything is printed
     except FileNotFoundError as exc:

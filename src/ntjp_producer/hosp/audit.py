@@ -19,8 +19,9 @@ from ntjp_producer.hosp.models import HospAudit, HospAuditPerson
 from ntjp_producer.rivta.calls import Call
 
 _PG_RECORD = text(
-    "WITH a AS (INSERT INTO hosp_audit (at, correlation_id, caller_hsaid, via_platform, platform_hsaid, "
-    "consumer_type, contract, criteria, returned, outcome) VALUES (:at, :correlation_id, :caller_hsaid, "
+    "WITH a AS (INSERT INTO hosp_audit (at, correlation_id, consumer_correlation_id, caller_hsaid, via_platform, "
+    "platform_hsaid, consumer_type, contract, criteria, returned, outcome) VALUES (:at, :correlation_id, "
+    ":consumer_correlation_id, :caller_hsaid, "
     ":via_platform, :platform_hsaid, :consumer_type, :contract, CAST(:criteria AS json), CAST(:returned AS json), "
     ":outcome) RETURNING id) "
     "INSERT INTO hosp_audit_person (audit_id, pnr, role) "
@@ -37,6 +38,7 @@ class AuditTrail:
         values = {
             "at": dt.datetime.now(dt.UTC),
             "correlation_id": call.correlation_id,
+            "consumer_correlation_id": call.consumer_correlation_id,
             "caller_hsaid": call.consumer_hsaid,
             "via_platform": call.via_platform,
             "platform_hsaid": call.platform_hsaid,
@@ -64,6 +66,21 @@ class AuditTrail:
             audit_id = conn.execute(insert(HospAudit).returning(HospAudit.id), values).scalar_one()
             if persons:
                 conn.execute(insert(HospAuditPerson), [{"audit_id": audit_id, "pnr": p, "role": r} for p, r in persons])
+
+    def writable(self) -> bool:
+        """Whether a record could be written now, within the lock timeout: takes the write lock a
+        record needs and lets it go, writing nothing. A locked trail makes every call fail, so the
+        health check must see it, not only whether the database answers."""
+        try:
+            with self._engine.connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("LOCK TABLE hosp_audit IN ROW EXCLUSIVE MODE"))
+                else:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                conn.rollback()
+            return True
+        except Exception:
+            return False
 
     def about_person(self, pnr: str) -> list[dict[str, Any]]:
         """Who looked at this person: every call that asked for or answered with them."""
@@ -97,6 +114,7 @@ def _dict(a: HospAudit) -> dict[str, Any]:
         "id": a.id,
         "at": at.isoformat(timespec="seconds"),
         "correlation_id": a.correlation_id,
+        "consumer_correlation_id": a.consumer_correlation_id,
         "consumer_hsaid": a.caller_hsaid,
         "via_platform": a.via_platform,
         "platform_hsaid": a.platform_hsaid,

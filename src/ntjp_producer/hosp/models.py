@@ -70,6 +70,8 @@ class HospAudit(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     correlation_id: Mapped[str] = mapped_column(String(128))
+    # What a direct consumer sent as its correlation id (only the platform's is taken as the call's).
+    consumer_correlation_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     caller_hsaid: Mapped[str | None] = mapped_column(String(64), nullable=True)
     via_platform: Mapped[bool] = mapped_column(Boolean)
     platform_hsaid: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ntjp_producer import clock
 from ntjp_producer.hosp import codes, personnummer
 from ntjp_producer.hosp.access import CRITERION_ITEMS, VISIBLE_ITEMS, ConsumerType
+from ntjp_producer.hosp.audit import AuditTrail
 from ntjp_producer.hosp.importer import name_key
 from ntjp_producer.hosp.models import HospPerson, HospSearch, HospState
 
@@ -179,7 +180,9 @@ class HospService:
                 state = session.get(HospState, 1)
         except Exception:
             return {"dbStatus": "error"}
-        result = {"dbStatus": "ok"}
+        writable = AuditTrail(self._sessions).writable()
+        result = {"dbStatus": "ok", "status": "ok" if writable else "degraded"}
+        result["auditStatus"] = "ok" if writable else "degraded: an audit record cannot be written in time"
         if state is None:
             result["dataStatus"] = "no register imported"
         else:

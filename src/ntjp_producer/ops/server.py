@@ -143,7 +143,9 @@ def start(settings: Settings, contracts: list[str]) -> threading.Event:
                     self._send(200, "text/html; charset=utf-8", body.encode())
                 elif self.path == "/health":
                     state = health()
-                    code = 200 if state.get("dbStatus") == "ok" else 503
+                    # 503 for a database that does not answer and for "degraded" (HoSp's audit trail
+                    # cannot be written): a load balancer must send no calls to either.
+                    code = 200 if state.get("dbStatus") == "ok" and state.get("status", "ok") == "ok" else 503
                     self._send(code, "application/json", json.dumps(state).encode())
                 else:
                     self._send(404, "text/plain", b"/ (status), /metrics, /health\n")

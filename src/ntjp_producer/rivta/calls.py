@@ -22,6 +22,7 @@ class Call:
     via_platform: bool
     platform_hsaid: str | None
     consumer_type: str | None = None
+    consumer_correlation_id: str | None = None  # a direct consumer's own, recorded beside ours
     criteria: dict[str, Any] | None = None
     asked: list[str] = field(default_factory=list)  # persons asked for by identity
     returned: list[str] = field(default_factory=list)  # persons in the answer

@@ -51,6 +51,9 @@ def build_ping_service(health: Callable[[], dict[str, str]]) -> type[ServiceBase
             status = health()
             if status.get("dbStatus") != "ok":
                 raise Fault("Server", "dbStatus=error: the database does not answer")
+            if status.get("status", "ok") != "ok":
+                details = "; ".join(f"{k}={v}" for k, v in status.items() if k.endswith("Status") and v != "ok")
+                raise Fault("Server", f"degraded: {details}")
             return PingForConfigurationResponseType(
                 version=__version__,
                 pingDateTime=clock.stamp(clock.now()),

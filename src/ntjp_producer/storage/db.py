@@ -25,6 +25,22 @@ def normalise_url(url: str) -> str:
 
 
 _engines: dict[str, Engine] = {}
+# Seconds a serving producer waits for a lock, and lets one statement run; None: no limit (imports,
+# migrations, reports). Set by ``serve`` before any engine exists (``configure_timeouts``).
+_timeouts: dict[str, float | None] = {"lock": None, "statement": None}
+
+
+def configure_timeouts(lock_seconds: float | None, statement_seconds: float | None) -> None:
+    """Bound every wait of a serving producer: a locked table must fail a call fast, not hold it.
+
+    PostgreSQL gets ``lock_timeout`` and ``statement_timeout`` on every connection; SQLite waits for
+    its write lock ``lock_seconds`` at most. Applies to engines created from now on.
+    """
+    _timeouts.update(lock=lock_seconds, statement=statement_seconds)
+
+
+def lock_timeout() -> float | None:
+    return _timeouts["lock"]
 
 
 def engine_for(url: str) -> Engine:
@@ -46,8 +62,10 @@ def after_fork() -> None:
 
 def _create(url: str) -> Engine:
     url = normalise_url(url)
+    lock, statement = _timeouts["lock"], _timeouts["statement"]
+    # hide_parameters: an error's message never carries the statement's values (personal data) into a log.
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": lock if lock is not None else 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
@@ -57,7 +75,19 @@ def _create(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    options = " ".join(
+        f"-c {name}={int(seconds * 1000)}"
+        for name, seconds in (("lock_timeout", lock), ("statement_timeout", statement))
+        if seconds is not None
+    )
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        hide_parameters=True,
+        connect_args={"options": options} if options else {},
+    )
 
 
 def session_factory(url: str) -> sessionmaker[Session]:
