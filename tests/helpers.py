@@ -184,6 +184,7 @@ def start_server(
     ops_port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env["NTJP_PLATFORM_HSAIDS"] = "SE165565594230-DEV1"  # the dev platform certificate (clients/ntjp.pem)
     log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
         [

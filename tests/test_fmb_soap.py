@@ -214,7 +214,14 @@ def test_wrong_logical_address_through_zeep(server):
 
 
 def test_correlation_id_is_taken_from_the_platform_and_returned(server):
-    r = server.post("GetVersions", envelope("GetVersions"), headers={"x-skltp-correlation-id": "test-corr-42"})
-    assert r.status_code == 200 and r.headers["x-skltp-correlation-id"] == "test-corr-42"
+    platform = {"x-skltp-correlation-id": "corr-42"}
+    r = server.post("GetVersions", envelope("GetVersions"), client="ntjp", headers=platform)
+    assert r.status_code == 200 and r.headers["x-skltp-correlation-id"] == "corr-42"
     r = server.post("GetVersions", envelope("GetVersions"))
     assert len(r.headers["x-skltp-correlation-id"]) >= 32
+
+
+def test_a_direct_consumers_correlation_id_is_not_taken_as_the_calls(server):
+    r = server.post("GetVersions", envelope("GetVersions"), headers={"x-skltp-correlation-id": "reused-id"})
+    assert r.status_code == 200 and r.headers["x-skltp-correlation-id"] != "reused-id"
+    assert '"consumer_correlation_id": "reused-id"' in server.log_path.read_text(), "logged beside the call's own"

@@ -116,7 +116,7 @@ def test_delta_changes_are_visible_at_once_and_deletions_remove(register):
                  for d in after.findall("{*}probationOrRevocation")]  # fmt: skip
     assert ("LK", "ATERKALLELSE", "20261120") in decisions
     assert persons(client.get(OSTBERG, client="region")) == []
-    assert [pnr_of(p) for p in persons(client.search({"surname": "östberg"}))] == []
+    assert [pnr_of(p) for p in persons(client.search({"surname": "östberg"}, client="ivo"))] == []
     assert client.audit_count() - start == client.calls
 
 

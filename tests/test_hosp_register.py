@@ -29,7 +29,8 @@ from tests.hosp_data import FULL, NOT_IN_REGISTER, OSTBERG, OSTROM_O, OSTROM_PLA
     ],
 )
 def test_names_match_by_prefix_case_insensitively_letter_for_letter(hosp, hosp_extract, surname, includes, excludes):
-    found = {pnr_of(p) for p in persons(hosp.search({"surname": surname}))}
+    # IVO: a name alone is a lookup only for the supervisor (others need a birth date or profession too)
+    found = {pnr_of(p) for p in persons(hosp.search({"surname": surname}, client="ivo"))}
     assert includes <= found and not (excludes & found)
     register = records(hosp_extract)
     expected = {r["personnummer"] for r in register if r["efternamn"].casefold().startswith(surname.casefold())}
@@ -74,13 +75,13 @@ def test_result_is_bounded_with_a_more_indicator_and_a_stable_order(hosp, hosp_e
     assert len(nurses) > 100
     expected = sorted(nurses, key=lambda r: (name_key(r["efternamn"]), name_key(r["fornamn"]), r["personnummer"]))
 
-    first = hosp.search({"professionCode": "SJ"})
+    first = hosp.search({"professionCode": "SJ"}, client="ivo")
     assert [pnr_of(p) for p in persons(first)] == [r["personnummer"] for r in expected[:100]]
     assert more_results(first) is True
-    again = hosp.search({"professionCode": "SJ"})
+    again = hosp.search({"professionCode": "SJ"}, client="ivo")
     assert [pnr_of(p) for p in persons(again)] == [pnr_of(p) for p in persons(first)]
 
-    five = hosp.search({"professionCode": "SJ", "maxResults": 5})
+    five = hosp.search({"professionCode": "SJ", "maxResults": 5}, client="ivo")
     assert [pnr_of(p) for p in persons(five)] == [r["personnummer"] for r in expected[:5]]
     one = hosp.search({"surname": "öström"})
     assert more_results(one) is False

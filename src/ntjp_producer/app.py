@@ -45,7 +45,7 @@ def create_fmb_app(settings: Settings):
         max_body_bytes=settings.max_body_bytes,
         **_measurement(settings),
     )
-    return CallerIdentity(PathRouter({PREFIX + "/": api}, rivta))
+    return CallerIdentity(PathRouter({PREFIX + "/": api}, rivta), platform_hsaids=frozenset(settings.platform_hsaids))
 
 
 def create_fmb_public_app(settings: Settings):
@@ -66,15 +66,24 @@ def _not_found(environ, start_response):
 def create_hosp_app(settings: Settings):
     from ntjp_producer.hosp import access, soap
     from ntjp_producer.hosp.audit import AuditTrail
+    from ntjp_producer.hosp.harvest import HarvestGuard, Limits
     from ntjp_producer.hosp.services import HospService
     from ntjp_producer.rivta.calls import AccessDenied
 
     registry = access.load_registry(settings.consumers_path)
     sessions = db.session_factory(settings.db)
     hosp = HospService(sessions)
+    trail = AuditTrail(sessions)
+    guard = HarvestGuard(
+        trail.persons_returned_since,
+        Limits(settings.harvest_min_name_letters, settings.harvest_quota_persons, settings.harvest_quota_hours),
+        registry.quotas,
+        on_suspected=_harvest_suspected,
+        on_refused=_harvest_refused if settings.measure else None,
+    )
     contracts = [
-        Contract(soap.GET, ns.hosp_responder(soap.GET), handler=soap.get_handler(hosp)),
-        Contract(soap.SEARCH, ns.hosp_responder(soap.SEARCH), handler=soap.search_handler(hosp)),
+        Contract(soap.GET, ns.hosp_responder(soap.GET), handler=soap.get_handler(hosp, guard)),
+        Contract(soap.SEARCH, ns.hosp_responder(soap.SEARCH), handler=soap.search_handler(hosp, guard)),
         ping_contract(hosp.health),
     ]
 
@@ -92,10 +101,27 @@ def create_hosp_app(settings: Settings):
         logical_addresses=settings.logical_addresses,
         max_body_bytes=settings.max_body_bytes,
         authorise=authorise,
-        audit=AuditTrail(sessions).record,
+        audit=trail.record,
         **_measurement(settings),
     )
     return CallerIdentity(rivta, platform_hsaids=registry.platform)
+
+
+def _harvest_suspected(hsa_id: str, consumer_type: str, persons: int, quota: int) -> None:
+    """Operations' view of a consumer that reached its quota: one event per consumer and window."""
+    import logging
+
+    logging.getLogger("ntjp_producer.hosp.harvest").warning(
+        "harvest_suspected",
+        extra={"event": "harvest_suspected", "consumer_hsaid": hsa_id, "consumer_type": consumer_type,
+               "persons_in_window": persons, "quota": quota},
+    )  # fmt: skip
+
+
+def _harvest_refused(hsa_id: str | None, consumer_type: str | None, reason: str) -> None:
+    from ntjp_producer.ops.measure import prometheus
+
+    prometheus().harvest.labels(hsa_id or "", consumer_type or "", reason).inc()
 
 
 # The RIV-TA contracts each service answers, for the status page.

@@ -30,6 +30,9 @@ class Settings:
     bind: str = "127.0.0.1:8443"
     tls_dir: str = "var/tls"
     logical_addresses: tuple[str, ...] = field(default=(DEFAULT_LOGICAL_ADDRESS,))
+    # FMB: TLS peers that are the national platform (HSA-id in the certificate), whose correlation id
+    # is taken as the call's. HoSp names them in its consumer registry instead.
+    platform_hsaids: tuple[str, ...] = field(default=("SE165565594230-1000",))
     workers: int = 2
     # Per worker. A slow or stalled client holds a thread for request_timeout at most, and a
     # handshake none at all (transport/worker.py), so a few dozen threads leave most of them free.
@@ -41,6 +44,12 @@ class Settings:
     # fails with a Server fault, and how long one statement may run.
     db_lock_timeout: float = 2.0
     db_statement_timeout: float = 30.0
+    # HoSp harvest protection (hosp/harvest.py), for every consumer but IVO: a search names a person
+    # (this many letters of a name, with a birth date or profession), and a rolling quota of persons
+    # answered per consumer; the registry may give a consumer its own quota (0: none).
+    harvest_min_name_letters: int = 2
+    harvest_quota_persons: int = 2000
+    harvest_quota_hours: float = 24.0
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
     timeout: int = 30

@@ -12,7 +12,7 @@ producer keeps its own record and refuses everyone it does not know, private pro
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -59,6 +59,9 @@ class RegistryError(ValueError):
 class Registry:
     consumers: dict[str, ConsumerType]
     platform: frozenset[str]
+    # Harvest protection: persons a consumer may be answered with per window (hosp/harvest.py);
+    # a consumer not listed here gets the settings' default. IVO has none.
+    quotas: dict[str, int] = field(default_factory=dict)
 
     def consumer_type(self, hsa_id: str | None) -> ConsumerType | None:
         return self.consumers.get(hsa_id) if hsa_id else None
@@ -70,6 +73,7 @@ def load_registry(path: str | Path) -> Registry:
         platform = ["SE165565594230-1000"]          # TLS peers that are the national platform
         [consumers]
         "SE2021006297-1000" = { type = "ivo", name = "Inspektionen för vård och omsorg" }
+        "SE2120001637-1000" = { type = "social_services", name = "…", quota = 500 }   # persons per window
     """
     try:
         with open(path, "rb") as fh:
@@ -82,6 +86,7 @@ def load_registry(path: str | Path) -> Registry:
     if not isinstance(platform, list) or not all(isinstance(p, str) for p in platform):
         raise RegistryError(f"{path}: 'platform' must be a list of HSA-ids")
     consumers: dict[str, ConsumerType] = {}
+    quotas: dict[str, int] = {}
     for hsa_id, entry in (data.get("consumers") or {}).items():
         kind = entry.get("type") if isinstance(entry, dict) else None
         if kind in REFUSED_TYPES:
@@ -91,7 +96,12 @@ def load_registry(path: str | Path) -> Registry:
         except ValueError:
             known = ", ".join(t.value for t in ConsumerType)
             raise RegistryError(f"{path}: consumer {hsa_id} has type {kind!r}; types: {known}") from None
+        if "quota" in entry:
+            quota = entry["quota"]
+            if not isinstance(quota, int) or isinstance(quota, bool) or quota < 0:
+                raise RegistryError(f"{path}: consumer {hsa_id} has quota {quota!r}; persons per window, 0 for none")
+            quotas[hsa_id] = quota
     overlap = set(platform) & set(consumers)
     if overlap:
         raise RegistryError(f"{path}: {sorted(overlap)[0]} is both the platform and a consumer")
-    return Registry(consumers, frozenset(platform))
+    return Registry(consumers, frozenset(platform), quotas)

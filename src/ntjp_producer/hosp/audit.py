@@ -20,10 +20,10 @@ from ntjp_producer.rivta.calls import Call
 
 _PG_RECORD = text(
     "WITH a AS (INSERT INTO hosp_audit (at, correlation_id, consumer_correlation_id, caller_hsaid, via_platform, "
-    "platform_hsaid, consumer_type, contract, criteria, returned, outcome) VALUES (:at, :correlation_id, "
+    "platform_hsaid, consumer_type, contract, criteria, returned, outcome, refusal) VALUES (:at, :correlation_id, "
     ":consumer_correlation_id, :caller_hsaid, "
     ":via_platform, :platform_hsaid, :consumer_type, :contract, CAST(:criteria AS json), CAST(:returned AS json), "
-    ":outcome) RETURNING id) "
+    ":outcome, :refusal) RETURNING id) "
     "INSERT INTO hosp_audit_person (audit_id, pnr, role) "
     "SELECT a.id, t.p, t.r FROM a, unnest(CAST(:pnrs AS text[]), CAST(:roles AS text[])) AS t(p, r)"
 )
@@ -47,6 +47,7 @@ class AuditTrail:
             "criteria": call.criteria,
             "returned": list(call.returned),
             "outcome": outcome,
+            "refusal": call.refusal,
         }
         persons = sorted({(p, "asked") for p in call.asked} | {(p, "returned") for p in call.returned})
         with self._engine.begin() as conn:
@@ -103,6 +104,17 @@ class AuditTrail:
         with self._sessions() as session:
             return [_dict(a) for a in session.scalars(q)]
 
+    def persons_returned_since(self, hsa_id: str, since: dt.datetime) -> int:
+        """Distinct persons answered to this consumer since ``since`` (harvest protection's quota)."""
+        q = (
+            select(func.count(func.distinct(HospAuditPerson.pnr)))
+            .select_from(HospAudit)
+            .join(HospAuditPerson, HospAuditPerson.audit_id == HospAudit.id)
+            .where(HospAudit.caller_hsaid == hsa_id, HospAudit.at >= since, HospAuditPerson.role == "returned")
+        )
+        with self._engine.connect() as conn:
+            return conn.execute(q).scalar_one()
+
     def count(self) -> int:
         with self._sessions() as session:
             return session.scalar(select(func.count()).select_from(HospAudit))
@@ -123,4 +135,5 @@ def _dict(a: HospAudit) -> dict[str, Any]:
         "criteria": a.criteria,
         "returned": a.returned,
         "outcome": a.outcome,
+        "refusal": a.refusal,
     }

@@ -72,6 +72,8 @@ class HospAudit(Base):
     correlation_id: Mapped[str] = mapped_column(String(128))
     # What a direct consumer sent as its correlation id (only the platform's is taken as the call's).
     consumer_correlation_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # Why a call was refused, when harvest protection refused it ("not specific", "quota").
+    refusal: Mapped[str | None] = mapped_column(String(32), nullable=True)
     caller_hsaid: Mapped[str | None] = mapped_column(String(64), nullable=True)
     via_platform: Mapped[bool] = mapped_column(Boolean)
     platform_hsaid: Mapped[str | None] = mapped_column(String(64), nullable=True)

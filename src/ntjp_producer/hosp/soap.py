@@ -23,6 +23,7 @@ from lxml import etree
 from ntjp_producer import clock, ns
 from ntjp_producer.hosp import codes, personnummer
 from ntjp_producer.hosp.access import ConsumerType
+from ntjp_producer.hosp.harvest import HarvestGuard, NotSpecific, QuotaReached
 from ntjp_producer.hosp.services import (
     CRITERION_ELEMENTS,
     MAX_RESULTS,
@@ -31,6 +32,8 @@ from ntjp_producer.hosp.services import (
     HospService,
     InvalidCriteria,
     Items,
+    check_allowed,
+    validate_criteria,
 )
 from ntjp_producer.rivta import calls
 from ntjp_producer.rivta.calls import AccessDenied
@@ -170,7 +173,19 @@ def _consumer(call: calls.Call | None) -> ConsumerType:
     return ConsumerType(call.consumer_type)
 
 
-def get_handler(service: HospService) -> Callable[[etree._Element], bytes]:
+def _guarded(call: calls.Call, guard: HarvestGuard | None, check: Callable[[], None]) -> None:
+    """Run a harvest-protection check; a refusal is audited with its reason."""
+    if guard is None:
+        return
+    try:
+        check()
+    except (NotSpecific, QuotaReached) as refused:
+        call.refusal = "quota" if isinstance(refused, QuotaReached) else "not specific"
+        guard.refused(call.consumer_hsaid, call.consumer_type, call.refusal)
+        raise
+
+
+def get_handler(service: HospService, guard: HarvestGuard | None = None) -> Callable[[etree._Element], bytes]:
     r = ns.hosp_responder(GET)
 
     def handle(request: etree._Element) -> bytes:
@@ -186,13 +201,14 @@ def get_handler(service: HospService) -> Callable[[etree._Element], bytes]:
         except CriterionNotAllowed as exc:
             raise AccessDenied(str(exc)) from None
         if items is not None:
+            _guarded(call, guard, lambda: guard.admit(call.consumer_hsaid, consumer, [pnr]))
             call.returned = [pnr]
         return _response(GET, [items] if items is not None else [])
 
     return handle
 
 
-def search_handler(service: HospService) -> Callable[[etree._Element], bytes]:
+def search_handler(service: HospService, guard: HarvestGuard | None = None) -> Callable[[etree._Element], bytes]:
     r = ns.hosp_responder(SEARCH)
 
     def handle(request: etree._Element) -> bytes:
@@ -207,11 +223,16 @@ def search_handler(service: HospService) -> Callable[[etree._Element], bytes]:
         criteria = Criteria(**values, max_results=int(max_results) if max_results else MAX_RESULTS)
         call.criteria = criteria.given() | ({"maxResults": criteria.max_results} if max_results else {})
         try:
+            # § 7 a and the criteria's validity are judged first: their refusals say more.
+            check_allowed(criteria.given(), consumer)
+            validate_criteria(criteria)
+            _guarded(call, guard, lambda: guard.check_search(criteria.given(), consumer))
             found, more = service.search(criteria, consumer)
         except InvalidCriteria as exc:
             raise RivtaFault(CLIENT, str(exc)) from None
         except CriterionNotAllowed as exc:
             raise AccessDenied(str(exc)) from None
+        _guarded(call, guard, lambda: guard.admit(call.consumer_hsaid, consumer, [pnr for pnr, _ in found]))
         call.returned = [pnr for pnr, _ in found]
         more_xml = f"<moreResultsExist>{'true' if more else 'false'}</moreResultsExist>"
         return _response(SEARCH, [items for _, items in found], more_xml)

@@ -54,6 +54,9 @@ class _Prometheus:
         self.latency = Histogram("ntjp_call_duration_seconds", "From request read to response written",
                                  ["service", "contract", "outcome"],
                                  buckets=[b / 1000 for b in BUCKETS_MS])  # fmt: skip
+        self.harvest = Counter("ntjp_harvest_refusals_total",
+                               "HoSp calls refused by harvest protection, by consumer and reason",
+                               ["consumer_hsaid", "consumer_type", "reason"])  # fmt: skip
 
 
 _prometheus: _Prometheus | None = None

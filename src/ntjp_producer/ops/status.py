@@ -139,5 +139,30 @@ def page(engine: Engine, service: str, contracts: list[str], health: dict[str, s
         f"{'UP' if up else 'DOWN'}</span></h1>"
         f"<p>ntjp-producer {__version__} · {now.astimezone(clock.SWEDEN):%Y-%m-%d %H:%M} Swedish time · "
         "p95 per 15 minutes (blue) against the target (red dashes); red bars: share of server faults.</p>"
-        f"<table class='health'>{checks}</table>{''.join(cards)}</body></html>"
+        f"<table class='health'>{checks}</table>{_harvest(engine, now) if service == 'hosp' else ''}"
+        f"{''.join(cards)}</body></html>"
     )
+
+
+def _harvest(engine: Engine, now: dt.datetime) -> str:
+    """HoSp: calls refused by harvest protection in the last 24 hours, per consumer and reason,
+    from the audit trail (every worker and node)."""
+    from sqlalchemy import func, select
+
+    from ntjp_producer.hosp.models import HospAudit
+
+    q = (
+        select(HospAudit.caller_hsaid, HospAudit.consumer_type, HospAudit.refusal, func.count())
+        .where(HospAudit.refusal.is_not(None), HospAudit.at >= now - dt.timedelta(hours=24))
+        .group_by(HospAudit.caller_hsaid, HospAudit.consumer_type, HospAudit.refusal)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(q).all()
+    if not rows:
+        return "<section id='harvest'><h2>Harvest protection</h2><p>No call refused in the last 24 h.</p></section>"
+    lines = "".join(
+        f"<tr><th>{html.escape(h or '-')} ({html.escape(t or '-')})</th><td>{html.escape(r)}: {n} refused</td></tr>"
+        for h, t, r, n in rows
+    )
+    badge = "<span class='badge bad'>HARVEST SUSPECTED</span>" if any(r == "quota" for _, _, r, _ in rows) else ""
+    return f"<section id='harvest'><h2>Harvest protection {badge}</h2><p>Last 24 h:</p><table>{lines}</table></section>"

@@ -23,6 +23,7 @@ class Call:
     platform_hsaid: str | None
     consumer_type: str | None = None
     consumer_correlation_id: str | None = None  # a direct consumer's own, recorded beside ours
+    refusal: str | None = None  # why the adapter refused it, for the audit ("quota", "not specific")
     criteria: dict[str, Any] | None = None
     asked: list[str] = field(default_factory=list)  # persons asked for by identity
     returned: list[str] = field(default_factory=list)  # persons in the answer
