@@ -13,9 +13,10 @@ import json
 from typing import Any
 
 from sqlalchemy import func, insert, select, text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from ntjp_producer.hosp.models import HospAudit, HospAuditPerson
+from ntjp_producer.hosp.models import HospAudit, HospAuditPerson, HospReturnedHour
 from ntjp_producer.rivta.calls import Call
 
 _PG_RECORD = text(
@@ -23,7 +24,10 @@ _PG_RECORD = text(
     "platform_hsaid, consumer_type, contract, criteria, returned, outcome, refusal) VALUES (:at, :correlation_id, "
     ":consumer_correlation_id, :caller_hsaid, "
     ":via_platform, :platform_hsaid, :consumer_type, :contract, CAST(:criteria AS json), CAST(:returned AS json), "
-    ":outcome, :refusal) RETURNING id) "
+    ":outcome, :refusal) RETURNING id), "
+    "h AS (INSERT INTO hosp_returned_hour (consumer_hsaid, hour, persons) "
+    "SELECT :caller_hsaid, :hour, :answered WHERE :answered > 0 AND :caller_hsaid IS NOT NULL "
+    "ON CONFLICT (consumer_hsaid, hour) DO UPDATE SET persons = hosp_returned_hour.persons + EXCLUDED.persons) "
     "INSERT INTO hosp_audit_person (audit_id, pnr, role) "
     "SELECT a.id, t.p, t.r FROM a, unnest(CAST(:pnrs AS text[]), CAST(:roles AS text[])) AS t(p, r)"
 )
@@ -50,6 +54,8 @@ class AuditTrail:
             "refusal": call.refusal,
         }
         persons = sorted({(p, "asked") for p in call.asked} | {(p, "returned") for p in call.returned})
+        hour = values["at"].replace(minute=0, second=0, microsecond=0)
+        answered = len(call.returned)
         with self._engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # One statement, one round trip before the commit, however many persons were answered.
@@ -57,6 +63,8 @@ class AuditTrail:
                     _PG_RECORD,
                     {
                         **values,
+                        "hour": hour,
+                        "answered": answered,
                         "criteria": None if call.criteria is None else json.dumps(call.criteria, ensure_ascii=False),
                         "returned": json.dumps(values["returned"]),
                         "pnrs": [p for p, _ in persons],
@@ -67,6 +75,15 @@ class AuditTrail:
             audit_id = conn.execute(insert(HospAudit).returning(HospAudit.id), values).scalar_one()
             if persons:
                 conn.execute(insert(HospAuditPerson), [{"audit_id": audit_id, "pnr": p, "role": r} for p, r in persons])
+            if answered and call.consumer_hsaid is not None:
+                conn.execute(
+                    sqlite_insert(HospReturnedHour)
+                    .values(consumer_hsaid=call.consumer_hsaid, hour=hour, persons=answered)
+                    .on_conflict_do_update(
+                        index_elements=["consumer_hsaid", "hour"],
+                        set_={"persons": HospReturnedHour.persons + answered},
+                    )
+                )
 
     def writable(self) -> bool:
         """Whether a record could be written now, within the lock timeout: takes the write lock a
@@ -105,15 +122,14 @@ class AuditTrail:
             return [_dict(a) for a in session.scalars(q)]
 
     def persons_returned_since(self, hsa_id: str, since: dt.datetime) -> int:
-        """Distinct persons answered to this consumer since ``since`` (harvest protection's quota)."""
-        q = (
-            select(func.count(func.distinct(HospAuditPerson.pnr)))
-            .select_from(HospAudit)
-            .join(HospAuditPerson, HospAuditPerson.audit_id == HospAudit.id)
-            .where(HospAudit.caller_hsaid == hsa_id, HospAudit.at >= since, HospAuditPerson.role == "returned")
+        """Persons answered to this consumer since the hour ``since`` falls in (harvest protection's
+        quota): a sum over at most 25 hourly rows, however busy the consumer."""
+        hour = since.replace(minute=0, second=0, microsecond=0)
+        q = select(func.coalesce(func.sum(HospReturnedHour.persons), 0)).where(
+            HospReturnedHour.consumer_hsaid == hsa_id, HospReturnedHour.hour >= hour
         )
         with self._engine.connect() as conn:
-            return conn.execute(q).scalar_one()
+            return int(conn.execute(q).scalar_one())
 
     def count(self) -> int:
         with self._sessions() as session:

@@ -5,9 +5,11 @@ Two rules, for every consumer but IVO (which supervises the whole register and k
 - **Specificity.** A search names a person: a surname or given name of at least
   ``min_name_letters`` letters, together with a birth date or a profession. Walking every birth
   date, or every profession in a municipality, is not a lookup.
-- **Quota.** A rolling quota of distinct persons returned per consumer (per HSA-id, the original
-  consumer through the platform), counted from the audit trail itself, so it holds across workers,
-  nodes and restarts. Quotas are per consumer in the registry; the settings give the default.
+- **Quota.** A rolling quota of persons returned per consumer (per HSA-id, the original consumer
+  through the platform; a person answered twice counts twice), counted per hour in the database in
+  the same transaction as each call's audit record, so it holds across workers, nodes and restarts,
+  and a check reads at most 25 hourly rows. The window is ``quota_hours`` plus the current hour.
+  Quotas are per consumer in the registry; the settings give the default.
 
 A refused call is a Client fault that says why, and is audited with its reason. Reaching a quota
 is a ``harvest_suspected`` event for operations (``on_suspected``), once per consumer and window

@@ -94,3 +94,14 @@ class HospAuditPerson(Base):
         BigInteger().with_variant(Integer, "sqlite"), ForeignKey("hosp_audit.id"), primary_key=True
     )
     role: Mapped[str] = mapped_column(String(10), primary_key=True)  # 'asked' or 'returned'
+
+
+class HospReturnedHour(Base):
+    """Persons answered per consumer and hour, written with each call's audit record: what harvest
+    protection's rolling quota sums (at most 25 rows a call, however busy the consumer)."""
+
+    __tablename__ = "hosp_returned_hour"
+
+    consumer_hsaid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hour: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    persons: Mapped[int] = mapped_column(Integer)

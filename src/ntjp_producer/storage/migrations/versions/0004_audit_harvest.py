@@ -1,6 +1,7 @@
 """The audit trail for harvest protection and correlation: the correlation id a direct consumer
 sent (kept beside the producer's own: only the platform's is taken as the call's), why a call was
-refused (``refusal``), and an index to count the persons answered to a consumer in a window.
+refused (``refusal``), and the persons answered per consumer and hour (``hosp_returned_hour``), which
+harvest protection's rolling quota sums.
 
 Revision ID: 0004_audit_harvest
 Revises: 0003_ops
@@ -19,11 +20,16 @@ def upgrade() -> None:
     with op.batch_alter_table("hosp_audit") as batch:
         batch.add_column(sa.Column("consumer_correlation_id", sa.String(128), nullable=True))
         batch.add_column(sa.Column("refusal", sa.String(32), nullable=True))
-    op.create_index("ix_hosp_audit_person_audit", "hosp_audit_person", ["audit_id", "role"])
+    op.create_table(
+        "hosp_returned_hour",
+        sa.Column("consumer_hsaid", sa.String(64), primary_key=True),
+        sa.Column("hour", sa.DateTime(timezone=True), primary_key=True),
+        sa.Column("persons", sa.Integer, nullable=False),
+    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_hosp_audit_person_audit", "hosp_audit_person")
+    op.drop_table("hosp_returned_hour")
     with op.batch_alter_table("hosp_audit") as batch:
         batch.drop_column("refusal")
         batch.drop_column("consumer_correlation_id")
