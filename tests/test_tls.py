@@ -44,7 +44,7 @@ def test_refused_at_the_handshake_over_tls12(server, client):
         _handshake(server, client)
 
 
-@pytest.mark.parametrize("client", [None, "expired", "other-ca", "server-only", "ca-as-client"])
+@pytest.mark.parametrize("client", [None, "expired", "other-ca", "server-only", "no-eku", "ca-as-client"])
 def test_refused_with_default_tls_client(server, client):
     session = requests.Session()
     session.trust_env = False
@@ -71,7 +71,7 @@ def test_the_server_certificate_is_checked_by_clients(server, tmp_path):
         session.get(f"{server.base_url}/GetVersions/1/rivtabp21", timeout=10)
 
 
-@pytest.mark.parametrize("client", ["server-only", "ca-as-client"])
+@pytest.mark.parametrize("client", ["server-only", "no-eku", "ca-as-client"])
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
 def test_a_certificate_not_meant_for_a_client_gets_no_http_answer(server, client, version):
     """Signed by the right CA, within its validity, but without clientAuth or marked as a CA: the

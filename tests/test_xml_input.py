@@ -141,3 +141,42 @@ BODY = GOOD[GOOD.index("<s:Body>") : GOOD.index("</s:Body>") + len("</s:Body>")]
 def test_the_envelope_shape_is_strict(server, case, document):
     code, message = fault_of(server.post("GetVersions", document))
     assert code == "Client" and "SOAP envelope holds" in message, message
+
+
+def test_upload_time_is_the_consumers_not_the_producers(server):
+    """A body trickled over about 2 s is measured from its end: the call lands in the 0.1 s bucket."""
+    import time
+
+    import requests
+
+    from tests.helpers import metric_sum
+
+    def metrics():
+        text = requests.get(f"{server.ops_url}/metrics", timeout=10).text
+        labels = {"contract": "GetDiagnosInformation", "outcome": "ok"}
+        return (
+            metric_sum(text, "ntjp_call_duration_seconds_count", **labels),
+            metric_sum(text, "ntjp_call_duration_seconds_bucket", le="0.1", **labels),
+        )
+
+    body = envelope("GetDiagnosInformation", "<r:diagnosKod><c:code>J20</c:code></r:diagnosKod>").encode()
+
+    def slowly():
+        for i in range(0, len(body), len(body) // 8 + 1):
+            time.sleep(0.25)
+            yield body[i : i + len(body) // 8 + 1]
+
+    count, fast = metrics()
+    started = time.monotonic()
+    r = server.session().post(
+        f"{server.base_url}/GetDiagnosInformation/1/rivtabp21",
+        data=slowly(),
+        headers={"Content-Type": "text/xml; charset=utf-8"},
+        timeout=30,
+    )
+    took = time.monotonic() - started
+    assert r.status_code == 200 and took >= 1.9
+    deadline = time.monotonic() + 10
+    while metrics()[0] < count + 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert metrics() == (count + 1, fast + 1), f"the call took {took:.1f} s to send, and is measured as fast"

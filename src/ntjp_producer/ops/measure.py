@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from ntjp_producer.logs import describe_error
 from ntjp_producer.ops.models import BUCKET_COLUMNS, BUCKETS_MS, ops_minute
 
 log = logging.getLogger(__name__)
@@ -120,8 +121,8 @@ class Recorder:
         try:
             with self.engine.begin() as conn:
                 conn.execute(_upsert(conn.dialect.name), rows)
-        except Exception:
-            log.exception("per-minute figures not written; kept for the next flush")
+        except Exception as exc:  # a locked or unreachable database: say so in one line, try again
+            log.error("per-minute figures not written; kept for the next flush", extra={"error": describe_error(exc)})
             with self._lock:
                 for k, v in pending.items():
                     row = self._pending.setdefault(k, [0, 0.0] + [0] * len(BUCKET_COLUMNS))

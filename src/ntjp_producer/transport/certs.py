@@ -30,6 +30,7 @@ EXPIRED = "expired"
 OTHER_CA = "other-ca"
 # Signed by the dev CA but unfit for a TLS client: the producer must refuse both.
 SERVER_ONLY = "server-only"  # extended key usage serverAuth, no clientAuth
+NO_EKU = "no-eku"  # no extended key usage at all
 CA_AS_CLIENT = "ca-as-client"  # BasicConstraints CA=true
 
 
@@ -80,7 +81,9 @@ def _ca(common_name: str, now: dt.datetime):
     return cert, key
 
 
-def _leaf(ca_cert, ca_key, subject: x509.Name, *, server: bool, not_before, not_after, san=None, ca: bool = False):
+def _leaf(
+    ca_cert, ca_key, subject: x509.Name, *, server: bool, not_before, not_after, san=None, ca: bool = False, eku=True
+):
     key = _key()
     builder = (
         x509.CertificateBuilder()
@@ -91,14 +94,13 @@ def _leaf(ca_cert, ca_key, subject: x509.Name, *, server: bool, not_before, not_
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
-            critical=False,
-        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False)
         .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
     )
+    if eku:
+        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     if san:
         builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
     return builder.sign(ca_key, hashes.SHA256()), key
@@ -199,13 +201,18 @@ def init(directory: str | Path, *, force: bool = False) -> list[Path]:
     )
     _write(clients / f"{OTHER_CA}.pem", cert, key, clients / f"{OTHER_CA}-key.pem")
     written += [clients / f"{EXPIRED}.pem", clients / f"{OTHER_CA}.pem"]
-    for name, server_eku, is_ca in ((SERVER_ONLY, True, False), (CA_AS_CLIENT, False, True)):
+    for name, server_eku, is_ca, eku in (
+        (SERVER_ONLY, True, False, True),
+        (NO_EKU, False, False, False),
+        (CA_AS_CLIENT, False, True, True),
+    ):
         cert, key = _leaf(
             ca_cert,
             ca_key,
             _name(name, "Region Dev", "SE2321000016-DEV4"),
             server=server_eku,
             ca=is_ca,
+            eku=eku,
             not_before=now - dt.timedelta(days=1),
             not_after=now + dt.timedelta(days=825),
         )
