@@ -77,3 +77,4 @@ def test_a_locked_audit_trail_fails_calls_fast_and_health_says_degraded(hosp_ser
     log = hosp_server.log_path.read_text(encoding="utf-8")
     assert "could not be written" in log, "the failure is logged"
     assert pnr not in log and surname not in log and first["fornamn"] not in log
+    assert "[personnummer]" not in log, "no code path even tried to log an identity number (redaction is a last guard)"

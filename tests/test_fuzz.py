@@ -135,6 +135,7 @@ def _fuzz(server, seeds, count: int, client: str) -> dict[str, int]:
         log = fh.read()
     assert "Traceback" not in log, log[log.index("Traceback") - 500 : log.index("Traceback") + 1500]
     assert '"Server"' not in log
+    assert "[personnummer]" not in log, "no code path tried to log an identity number from the fuzzed input"
     return outcomes
 
 

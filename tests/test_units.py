@@ -56,3 +56,16 @@ def test_settings_file_and_environment(tmp_path):
     f.write_text('[producer]\ndatabase = "oops"\n')
     with pytest.raises(ValueError, match="unknown settings"):
         settings.load(f, environ={})
+
+
+def test_log_redaction_takes_identity_numbers_and_leaves_correlation_ids():
+    import uuid
+
+    from ntjp_producer.logs import redact
+
+    for pnr in ("191212121212", "19121212-1212", "121212-1212", "121212+1212"):
+        assert redact(f"pnr {pnr}, then more") == "pnr [personnummer], then more"
+        assert redact(f'"{pnr}"') == '"[personnummer]"'
+    for cid in ["0e123456-4907-4a97-a972-2e32684a3bc1", *(str(uuid.uuid4()) for _ in range(2000))]:
+        assert redact(f'"correlation_id": "{cid}"') == f'"correlation_id": "{cid}"', cid
+    assert redact("within_target 0.199712121212") == "within_target 0.199712121212"

@@ -18,7 +18,10 @@ correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("cor
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 # Personal identity and coordination numbers (12 digits, or 10 with a - or +), wherever they would
 # end up in a line: a last guard behind the rule that no log call passes personal data at all.
-_PERSONNUMMER = re.compile(r"(?<!\d)(?:(?:19|20)\d{10}|\d{6}[-+]\d{4}|(?:19|20)\d{6}[-+]\d{4})(?!\d)")
+# Standing alone only: not inside a UUID (a correlation id), a hex string or a decimal fraction.
+_PERSONNUMMER = re.compile(
+    r"(?<![0-9A-Za-z.-])(?:(?:19|20)\d{10}|\d{6}[-+]\d{4}|(?:19|20)\d{6}[-+]\d{4})(?![0-9A-Za-z-])"
+)
 
 
 def redact(text: str) -> str:
