@@ -7,7 +7,7 @@ DB ?= sqlite:///var/ntjp.db
 HOSP_DB ?= sqlite:///var/hosp.db
 TLS ?= var/tls
 
-.PHONY: run check test lint test-sqlite test-postgres clean
+.PHONY: run check bench test lint test-sqlite test-postgres clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ run: $(STAMP)
 ## Check the FMB producer that `make run` serves, as a generated consumer reads it (another terminal).
 check: $(STAMP)
 	$(BIN)/ntjp-producer check https://127.0.0.1:8443 --tls-dir $(TLS)
+
+## Producer against the floor of its own server stack, SQLite then PostgreSQL (fsync on); not part of `test`.
+bench: $(STAMP)
+	$(BIN)/python bench/stack_bench.py --db sqlite
+	NTJP_PG_FSYNC=on scripts/with-postgres.sh $(BIN)/python bench/stack_bench.py --db postgres
 
 ## Lint, then the whole suite on SQLite and again on a PostgreSQL server it starts itself.
 test: lint test-sqlite test-postgres
