@@ -125,7 +125,10 @@ def test_one_sla_breach_event_per_contract_and_kind(ops_server, known_mix):
     kinds = sorted((e["contract"], e["kind"]) for e in events)
     assert kinds == [("GetVersions", "error_rate"), ("GetVersions", "p95")]
     p95 = next(e for e in events if e["kind"] == "p95")
-    assert p95["event"] == "sla_breach" and p95["target_ms"] == 500 and p95["calls"] >= 50
+    # The event fires at the first check (every second) that sees the breach, which may come between
+    # the two workers' flushes (every 5 s each): it has counted the slow calls, not necessarily all.
+    assert p95["event"] == "sla_breach" and p95["target_ms"] == 500
+    assert SLOW <= p95["calls"] <= FAST + SLOW + SERVER_FAULTS + CLIENT_FAULTS
 
 
 def test_alert_recovers_once_the_window_has_passed(ops_server, known_mix, caplog):
