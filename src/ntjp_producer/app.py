@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from ntjp_producer import ns
 from ntjp_producer.rivta import operation
 from ntjp_producer.rivta.contracts import Contract
@@ -109,8 +111,6 @@ def create_hosp_app(settings: Settings):
 
 def _harvest_suspected(hsa_id: str, consumer_type: str, persons: int, quota: int) -> None:
     """Operations' view of a consumer that reached its quota: one event per consumer and window."""
-    import logging
-
     logging.getLogger("ntjp_producer.hosp.harvest").warning(
         "harvest_suspected",
         extra={"event": "harvest_suspected", "consumer_hsaid": hsa_id, "consumer_type": consumer_type,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,11 +148,16 @@ class HospService:
         _, record, at = found[0]
         return visible(items_of(record, at), consumer)
 
-    def search(self, criteria: Criteria, consumer: ConsumerType) -> tuple[list[tuple[str, Items]], bool]:
+    def search(
+        self, criteria: Criteria, consumer: ConsumerType, screen: Callable[[], None] | None = None
+    ) -> tuple[list[tuple[str, Items]], bool]:
         """The matches in stable order (surname, given name, personal identity number), and whether
-        more matched than were returned."""
+        more matched than were returned. ``screen`` (harvest protection) runs once the criteria are
+        allowed and valid, before the register is read: those refusals say more, and come first."""
         check_allowed(criteria.given(), consumer)
         c = validate_criteria(criteria)
+        if screen is not None:
+            screen()
         q = _COLUMNS.join(HospSearch, HospSearch.pnr == HospPerson.pnr).where(
             HospSearch.profession == (c.profession_code or "")
         )

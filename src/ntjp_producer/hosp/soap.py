@@ -32,8 +32,6 @@ from ntjp_producer.hosp.services import (
     HospService,
     InvalidCriteria,
     Items,
-    check_allowed,
-    validate_criteria,
 )
 from ntjp_producer.rivta import calls
 from ntjp_producer.rivta.calls import AccessDenied
@@ -222,12 +220,11 @@ def search_handler(service: HospService, guard: HarvestGuard | None = None) -> C
         max_results = request.findtext(f"{{{r}}}maxResults")  # the schema has made it an int 1-100
         criteria = Criteria(**values, max_results=int(max_results) if max_results else MAX_RESULTS)
         call.criteria = criteria.given() | ({"maxResults": criteria.max_results} if max_results else {})
-        try:
-            # § 7 a and the criteria's validity are judged first: their refusals say more.
-            check_allowed(criteria.given(), consumer)
-            validate_criteria(criteria)
+        def screen() -> None:
             _guarded(call, guard, lambda: guard.check_search(criteria.given(), consumer))
-            found, more = service.search(criteria, consumer)
+
+        try:
+            found, more = service.search(criteria, consumer, screen=screen)
         except InvalidCriteria as exc:
             raise RivtaFault(CLIENT, str(exc)) from None
         except CriterionNotAllowed as exc:

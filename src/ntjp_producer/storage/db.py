@@ -39,10 +39,6 @@ def configure_timeouts(lock_seconds: float | None, statement_seconds: float | No
     _timeouts.update(lock=lock_seconds, statement=statement_seconds)
 
 
-def lock_timeout() -> float | None:
-    return _timeouts["lock"]
-
-
 def engine_for(url: str) -> Engine:
     """One engine (and connection pool) per database URL and process."""
     if url not in _engines:
