@@ -97,8 +97,8 @@ def test_latest_import_counts(db_url):
     report = import_release(db.session_factory(db_url), LATEST)
     assert report.changes["typfall"].summary()["new"] == len(load(LATEST, "typfall")) == 439
     service = FmbService(db.session_factory(db_url))
-    assert len(service.beslutsunderlag()[0]) == 439
-    assert len(service.diagnosinformation()[0]) == 116
+    assert len(service.beslutsunderlag().items) == 439
+    assert len(service.diagnosinformation().items) == 116
 
 
 def test_old_then_latest_gives_the_versions_the_rules_imply(db_url):
@@ -140,12 +140,12 @@ def test_old_then_latest_gives_the_versions_the_rules_imply(db_url):
 
         # served: removed items only with avenEjAktiva, and then as inactive with version 2
         if kind == "typfall":
-            active, _ = service.beslutsunderlag()
-            everything, _ = service.beslutsunderlag(aven_ej_aktiva=True)
+            active = service.beslutsunderlag().items
+            everything = service.beslutsunderlag(aven_ej_aktiva=True).items
             ids = lambda found: {b.underlags_id for b in found}  # noqa: E731
         else:
-            active, _ = service.diagnosinformation()
-            everything, _ = service.diagnosinformation(aven_ej_aktiva=True)
+            active = service.diagnosinformation().items
+            everything = service.diagnosinformation(aven_ej_aktiva=True).items
             ids = lambda found: {d.informations_id for d in found}  # noqa: E731
         assert ids(active) == set(new)
         assert ids(everything) == set(new) | removed

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from ntjp_producer import ns
-from ntjp_producer.rivta import operation
 from ntjp_producer.rivta.contracts import Contract
 from ntjp_producer.rivta.ping import PING, ping_contract
 from ntjp_producer.rivta.wsgi import RivtaApplication
@@ -32,14 +31,11 @@ class PathRouter:
 def create_fmb_app(settings: Settings):
     from ntjp_producer.fmb.api import PREFIX, FmbJsonApi
     from ntjp_producer.fmb.services import FmbService
-    from ntjp_producer.fmb.soap import build_services
+    from ntjp_producer.fmb.soap import HANDLERS
 
     fmb = FmbService(db.session_factory(settings.db))
     api = FmbJsonApi(fmb, base_url=settings.base_url or None)
-    contracts = [
-        Contract(name, ns.fmb_responder(name), operation.wsgi(service, ns.fmb_responder(name)))
-        for name, service in build_services(fmb).items()
-    ]
+    contracts = [Contract(name, ns.fmb_responder(name), handler=handler(fmb)) for name, handler in HANDLERS.items()]
     contracts.append(ping_contract(fmb.health))
     rivta = RivtaApplication(
         contracts,

@@ -1,17 +1,22 @@
 """FMB queries, the one place both the SOAP services and the JSON API ask.
 
 FMB changes only on import, while consumers read it all day, so each process keeps a snapshot of
-the material and reloads it when the stored version state moves. One small query per call checks
-that; the snapshot and its version block come from one read, so a response never mixes releases.
+the material and reloads it when the stored version stamps move. One small query per call reads
+them, so an import is seen by every worker and every node sharing the database with the next call;
+a snapshot is only taken as the stamps' once the stamps read after loading it are still the same,
+so a response never mixes releases. Whatever an adapter derives from a data version (the SOAP
+adapter's serialised items) it keeps in the snapshot's ``prepared`` memo, which lives and dies
+with that version.
 """
 
 from __future__ import annotations
 
 import bisect
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,6 +55,15 @@ class Dokumentsamling:
     last_modified: dt.datetime
 
 
+class Urval(NamedTuple):
+    """A selection from one data version: the items, that version's block, and its memo."""
+
+    items: list[Any]
+    version: material.Version
+    # Adapters' derived data for this very data version (thread-safe dict operations only).
+    prepared: dict[Any, Any]
+
+
 @dataclass(frozen=True)
 class _Snapshot:
     token: tuple[str, str]
@@ -60,7 +74,10 @@ class _Snapshot:
     release: tuple[str | None, str | None]
     changed_at: dt.datetime  # the later of the two version stamps, as an instant
     boundaries: tuple[dt.date, ...]  # sorted days on which an item's validity begins or has ended
+    prepared: dict[Any, Any]
 
+
+_STATE = select(FmbState.kind, FmbState.senaste_versionsuppdatering, FmbState.senate_andring)
 
 _BUILDERS: dict[str, Callable[..., Any]] = {
     TYPFALL: material.beslutsunderlag,
@@ -94,19 +111,43 @@ def _boundaries(items: list[Any]) -> tuple[dt.date, ...]:
 class FmbService:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._engine = sessions.kw["bind"]
         self._snapshots: dict[str, _Snapshot] = {}
+        self._lock = threading.Lock()
 
     # -- snapshot ---------------------------------------------------------------------------
 
+    def tokens(self) -> dict[str, tuple[str, str]]:
+        """The stored version stamps per kind: the one read every call makes (a core query on a
+        pooled connection, no ORM), and the key of everything derived from a data version."""
+        with self._engine.connect() as conn:
+            return {kind: (svu, sa) for kind, svu, sa in conn.execute(_STATE)}
+
     def _snapshot(self, kind: str) -> _Snapshot:
-        with self._sessions() as session:
-            state = session.get(FmbState, kind, populate_existing=True)
-            if state is None:
+        for _ in range(10):
+            token = self.tokens().get(kind)
+            if token is None:
                 raise NoFmbData("no FMB release has been imported")
-            token = (state.senaste_versionsuppdatering, state.senate_andring)
             current = self._snapshots.get(kind)
             if current is not None and current.token == token:
                 return current
+            with self._lock:  # one load per process and version; other threads wait for it
+                current = self._snapshots.get(kind)
+                if current is not None and current.token == token:
+                    return current
+                snap = self._load(kind)
+                if snap is not None and snap.token == token:
+                    self._snapshots[kind] = snap
+                    return snap
+        raise RuntimeError("FMB data kept changing while it was read")
+
+    def _load(self, kind: str) -> _Snapshot | None:
+        """The material of one data version, or None when an import committed while it was read."""
+        with self._sessions() as session:
+            state = session.get(FmbState, kind, populate_existing=True)
+            if state is None:
+                return None
+            token = (state.senaste_versionsuppdatering, state.senate_andring)
             rows = session.scalars(select(FmbItem).where(FmbItem.kind == kind)).all()
             build = _BUILDERS[kind]
             items = []
@@ -120,20 +161,24 @@ class FmbService:
                 raw[id(obj)] = (row.item_id, row.attributes, versioning.as_utc(row.senast_andrad))
                 for d in row.diagnoser:
                     by_code.setdefault(d.kod, []).append(obj)
-            snap = _Snapshot(
-                token,
-                material.Version(*token),
-                items,
-                by_code,
-                raw,
-                (state.release_version, state.release_built),
-                # The change stamp, not the import's clock: stamps are strictly later for each change,
-                # so even two imports within one second give If-Modified-Since a later time.
-                max(versioning.parse_stamp(token[0]), versioning.parse_stamp(token[1])).astimezone(dt.UTC),
-                _boundaries(items),
-            )
-        self._snapshots[kind] = snap  # a plain assignment: threads may at worst build it twice
-        return snap
+            release = (state.release_version, state.release_built)
+        # READ COMMITTED (PostgreSQL) and autocommit reads (SQLite) may see an import land between
+        # the statements above: the items are this version's only if the stamps have not moved.
+        if self.tokens().get(kind) != token:
+            return None
+        return _Snapshot(
+            token,
+            material.Version(*token),
+            items,
+            by_code,
+            raw,
+            release,
+            # The change stamp, not the import's clock: stamps are strictly later for each change,
+            # so even two imports within one second give If-Modified-Since a later time.
+            max(versioning.parse_stamp(token[0]), versioning.parse_stamp(token[1])).astimezone(dt.UTC),
+            _boundaries(items),
+            {},
+        )
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -163,14 +208,14 @@ class FmbService:
         underlags_ids: Iterable[str] | None = None,
         aven_ej_aktiva: bool = False,
         today: dt.date | None = None,
-    ) -> tuple[list[material.Beslutsunderlag], material.Version]:
+    ) -> Urval:
         """GetFmb's question. Raises InvalidDiagnosisCode for a malformed code."""
         snap = self._snapshot(TYPFALL)
         found = self._select(snap, diagnoskoder, aven_ej_aktiva, today or versioning.today())
         ids = {i.strip() for i in underlags_ids or [] if i is not None}
         if ids:
             found = [b for b in found if b.underlags_id in ids]
-        return found, snap.version
+        return Urval(found, snap.version, snap.prepared)
 
     def diagnosinformation(
         self,
@@ -178,9 +223,10 @@ class FmbService:
         diagnoskoder: Iterable[str] | None = None,
         aven_ej_aktiva: bool = False,
         today: dt.date | None = None,
-    ) -> tuple[list[material.DiagnosInformation], material.Version]:
+    ) -> Urval:
         snap = self._snapshot(DIAGNOSINFORMATION)
-        return self._select(snap, diagnoskoder, aven_ej_aktiva, today or versioning.today()), snap.version
+        return Urval(self._select(snap, diagnoskoder, aven_ej_aktiva, today or versioning.today()), snap.version,
+                     snap.prepared)  # fmt: skip
 
     def dokument(
         self,
@@ -214,15 +260,10 @@ class FmbService:
         )
 
     def versioner(self) -> material.Versioner:
-        with self._sessions() as session:
-            states = {s.kind: s for s in session.scalars(select(FmbState))}
+        states = self.tokens()
         if set(states) != {TYPFALL, DIAGNOSINFORMATION}:
             raise NoFmbData("no FMB release has been imported")
-
-        def version(kind: str) -> material.Version:
-            return material.Version(states[kind].senaste_versionsuppdatering, states[kind].senate_andring)
-
-        return material.Versioner(version(TYPFALL), version(DIAGNOSINFORMATION))
+        return material.Versioner(material.Version(*states[TYPFALL]), material.Version(*states[DIAGNOSINFORMATION]))
 
     def health(self) -> dict[str, str]:
         """What PingForConfiguration reports: database reachable, which release, imported when."""

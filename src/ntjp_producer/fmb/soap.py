@@ -1,362 +1,166 @@
-"""FMB's SOAP contract adapter: Spyne services for GetFmb, GetDiagnosInformation and GetVersions.
+"""FMB's SOAP contract adapter: GetFmb, GetDiagnosInformation and GetVersions.
 
-The Spyne models mirror the contract schemas in ``schemas/`` (element names, order, namespaces);
-the schemas, not these classes, are the contract, and the test suite validates every response
-against them. Requests reach these services only after the RIV-TA plumbing has checked the
-envelope, the logical address and the request against the schema.
+Requests reach these handlers only after the RIV-TA plumbing has checked the envelope, the
+logical address and the request against the contract's responder schema, so each handler reads a
+valid request element. Answers are assembled from bytes prepared once per data version
+(``fmb/wire.py``), kept in the domain snapshot's memo: each item's element, the version block,
+and the whole response element for the questions nobody filters (everything active, everything
+including inactive, GetVersions), per day, since the active set moves at midnight.
+
+The contract schemas in ``schemas/`` are the contract; the test suite validates every response
+against them and against the deployed shape.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
+from collections.abc import Callable
 
-from spyne import (
-    AnyXml,
-    Boolean,
-    ComplexModel,
-    Integer,
-    ServiceBase,
-    Unicode,
-)
-from spyne.model.fault import Fault
+from lxml import etree
 
-from ntjp_producer import logs, ns
-from ntjp_producer.fmb import codes, material, versioning
-from ntjp_producer.fmb.services import FmbService, NoFmbData
-from ntjp_producer.rivta.operation import operation
+from ntjp_producer import ns
+from ntjp_producer.fmb import codes, versioning, wire
+from ntjp_producer.fmb.services import FmbService, NoFmbData, Urval
+from ntjp_producer.rivta.faults import CLIENT, SERVER, RivtaFault
 
-D = ns.FMB
-log = logging.getLogger(__name__)
+GET_FMB, GET_DIAGNOSINFORMATION, GET_VERSIONS = "GetFmb", "GetDiagnosInformation", "GetVersions"
+CONTRACTS = (GET_FMB, GET_DIAGNOSINFORMATION, GET_VERSIONS)
 
+_C = "{" + ns.FMB + "}"
+_BOOLEAN = {"true": True, "1": True, "false": False, "0": False}
 
-def _opt(t):
-    return t.customize(min_occurs=0)
 
+# ---- reading a (schema-valid) request ----------------------------------------------------------
 
-def _many(t, min_occurs=0):
-    return t.customize(min_occurs=min_occurs, max_occurs="unbounded")
 
+def _children(request: etree._Element, contract: str, name: str) -> list[etree._Element]:
+    return request.findall("{" + ns.fmb_responder(contract) + "}" + name)
 
-def _req(t):
-    return t.customize(min_occurs=1, nillable=False)
 
-
-# ---- domain types (namespace ...insurancemedicinedecisionsupport:1) ---------------------------
-# In the shape the deployed producer answered (docs/fmb-wire-format.md), child for child.
-
-
-class CVType(ComplexModel):
-    __namespace__ = D
-    _type_info = [
-        ("code", _opt(Unicode)),
-        ("codeSystem", _opt(Unicode)),
-        ("codeSystemName", _opt(Unicode)),
-        ("codeSystemVersion", _opt(Unicode)),
-        ("displayName", _opt(Unicode)),
-        ("originalText", _opt(Unicode)),
-    ]
-
-
-class ICD10SEType(CVType):
-    __namespace__ = D
-
-
-class IIType(ComplexModel):
-    __namespace__ = D
-    _type_info = [("root", _opt(Unicode)), ("extension", _req(Unicode))]
-
-
-class PQType(ComplexModel):
-    __namespace__ = D
-    _type_info = [("value", _req(Integer)), ("unit", _req(Unicode))]
-
-
-class DatePeriodType(ComplexModel):
-    __namespace__ = D
-    _type_info = [("start", _req(Unicode)), ("slut", _opt(Unicode))]
-
-
-class HuvuddiagnosType(ComplexModel):
-    __namespace__ = D
-    _type_info = [("kod", _req(ICD10SEType))]
-
-
-def _kind(type_name: str) -> type[ComplexModel]:
-    """A condition code's own element, wrapping one ``kod``: ``svarighetsgrad/kod``."""
-    return type(type_name, (ComplexModel,), {"__namespace__": D, "_type_info": [("kod", _req(CVType))]})
-
-
-def _urval(type_name: str, element: str, kind: type[ComplexModel]) -> type[ComplexModel]:
-    return type(type_name, (ComplexModel,), {"__namespace__": D, "_type_info": [(element, _many(kind, 1))]})
-
-
-# (selection element, its code element, the Villkor field), in the deployed (alphabetical) order
-_VILLKOR = [
-    ("urvalArbetsbelastning", "arbetsbelastning", "arbetsbelastning"),
-    ("urvalKomplicerandeFaktor", "komplicerandeFaktor", "komplicerande_faktor"),
-    ("urvalPagaendeAtgard", "pagaendeAtgard", "pagaende_atgard"),
-    ("urvalPlaneradAtgard", "planeradAtgard", "planerad_atgard"),
-    ("urvalSamsjuklighet", "samsjuklighet", "samsjuklighet"),
-    ("urvalSjukdomsforlopp", "sjukdomsforlopp", "sjukdomsforlopp"),
-    ("urvalSvarighetsgrad", "svarighetsgrad", "svarighetsgrad"),
-    ("urvalUtfordAtgard", "utfordAtgard", "utford_atgard"),
-]
-_KINDS = {code: _kind(code[0].upper() + code[1:] + "Type") for _, code, _ in _VILLKOR}
-_URVAL = {name: _urval(name[0].upper() + name[1:] + "Type", code, _KINDS[code]) for name, code, _ in _VILLKOR}
-
-
-class VillkorType(ComplexModel):
-    __namespace__ = D
-    _type_info = [(name, _many(_URVAL[name])) for name, _, _ in _VILLKOR]
-
-
-class RehabiliteringsInformationType(ComplexModel):
-    __namespace__ = D
-    _type_info = [("beskrivning", _opt(Unicode))]
-
-
-class BeslutsunderlagType(ComplexModel):
-    __namespace__ = D
-    _type_info = [
-        ("underlagsId", _req(IIType)),
-        ("giltighetstid", _req(DatePeriodType)),
-        ("version", _req(Integer)),
-        ("textuelltUnderlag", _opt(Unicode)),
-        ("sjukskrivningstidText", _req(Unicode)),
-        ("sjukskrivningstid", _opt(PQType)),
-        ("sjukskrivningsgrad", _req(Unicode)),
-        ("senastAndrad", _req(Unicode)),
-        ("rehabiliteringsInformation", _opt(RehabiliteringsInformationType)),
-        ("villkor", _req(VillkorType)),
-        ("huvuddiagnos", _many(HuvuddiagnosType, 1)),
-    ]
-
-
-class OvrigFmbInformationType(ComplexModel):
-    __namespace__ = D
-    _type_info = [("symtomPrognosBehandling", _opt(Unicode)), ("genrellInformation", _opt(Unicode))]
-
-
-class DiagnosInformationType(ComplexModel):
-    __namespace__ = D
-    _type_info = [
-        ("informationsId", _req(IIType)),
-        ("giltighetstid", _req(DatePeriodType)),
-        ("verson", _req(Integer)),
-        ("rubrik", _req(Unicode)),
-        ("funktionsnedsattningBeskrivning", _opt(Unicode)),
-        ("aktivitetsbegransningBeskrivning", _opt(Unicode)),
-        ("huvuddiagnos", _many(HuvuddiagnosType, 1)),
-        ("ovrigFmbInformation", _opt(OvrigFmbInformationType)),
-    ]
-
-
-class VersionType(ComplexModel):
-    __namespace__ = D
-    _type_info = [("senasteVersionsuppdatering", _req(Unicode)), ("senateAndring", _req(Unicode))]
-
-
-class VersionerType(ComplexModel):
-    __namespace__ = D
-    _type_info = [
-        ("fmbSenasteVersionsuppdatering", _req(Unicode)),
-        ("fmbSenateAndring", _req(Unicode)),
-        ("diagnosInformationSenasteVersionsuppdatering", _req(Unicode)),
-        ("diagnosInformationSenateAndring", _req(Unicode)),
-    ]
-
-
-# ---- responder types ----------------------------------------------------------------------------
-
-
-def _responder(contract: str, name: str, fields: list) -> type[ComplexModel]:
-    # Spyne will not take an empty model as a bare body; the contract's extension point fills it.
-    fields = fields or [("any", AnyXml.customize(min_occurs=0, max_occurs="unbounded"))]
-    return type(name, (ComplexModel,), {"__namespace__": ns.fmb_responder(contract), "_type_info": fields})
-
-
-GetFmbType = _responder(
-    "GetFmb",
-    "GetFmbType",
-    [("underlagsId", _many(IIType)), ("diagnosKod", _many(CVType)), ("avenEjAktiva", _opt(Boolean))],
-)
-GetFmbResponseType = _responder(
-    "GetFmb", "GetFmbResponseType", [("beslutsunderlag", _many(BeslutsunderlagType)), ("version", _req(VersionType))]
-)
-GetDiagnosInformationType = _responder(
-    "GetDiagnosInformation",
-    "GetDiagnosInformationType",
-    [("diagnosKod", _many(CVType)), ("avenEjAktiva", _opt(Boolean))],
-)
-GetDiagnosInformationResponseType = _responder(
-    "GetDiagnosInformation",
-    "GetDiagnosInformationResponseType",
-    [("diagnosInformation", _many(DiagnosInformationType)), ("version", _req(VersionType))],
-)
-GetVersionsType = _responder("GetVersions", "GetVersionsType", [])
-GetVersionsResponseType = _responder("GetVersions", "GetVersionsResponseType", [("versioner", _req(VersionerType))])
-
-
-# ---- mapping domain -> contract -------------------------------------------------------------------
-
-# The id spaces of the two kinds of material, as the deployed producer answered them.
-UNDERLAGS_ID_ROOT = "1.2.752.116.3.1.12"
-INFORMATIONS_ID_ROOT = "1.2.752.116.3.1.11"
-
-
-def _cv(k: material.Kod, cls: type[CVType] = CVType) -> CVType:
-    return cls(
-        code=k.code,
-        codeSystem=k.code_system,
-        codeSystemName=k.code_system_name,
-        codeSystemVersion=k.code_system_version,
-        displayName=k.display_name,
-    )
-
-
-def _date(d: dt.date | None) -> str | None:
-    return d.strftime("%Y%m%d") if d else None
-
-
-def _period(g: material.Giltighet) -> DatePeriodType:
-    return DatePeriodType(start=_date(g.start), slut=_date(g.slut))
-
-
-def _huvuddiagnoser(koder: list[material.Kod]) -> list[HuvuddiagnosType]:
-    return [HuvuddiagnosType(kod=_cv(k, ICD10SEType)) for k in koder]
-
-
-def _villkor(v: material.Villkor) -> VillkorType:
-    out = VillkorType()
-    for element, code_element, field in _VILLKOR:
-        urval, kind = _URVAL[element], _KINDS[code_element]
-        selections = [urval(**{code_element: [kind(kod=_cv(k)) for k in sel]}) for sel in getattr(v, field)]
-        setattr(out, element, selections or None)
-    return out
-
-
-def _version(v: material.Version) -> VersionType:
-    return VersionType(senasteVersionsuppdatering=v.senaste_versionsuppdatering, senateAndring=v.senate_andring)
-
-
-def to_beslutsunderlag(b: material.Beslutsunderlag) -> BeslutsunderlagType:
-    return BeslutsunderlagType(
-        underlagsId=IIType(root=UNDERLAGS_ID_ROOT, extension=b.underlags_id),
-        giltighetstid=_period(b.giltighet),
-        version=b.version,
-        textuelltUnderlag=b.textuellt_underlag,
-        sjukskrivningstidText=b.sjukskrivningstid_text,
-        sjukskrivningstid=PQType(value=b.sjukskrivningstid.value, unit=b.sjukskrivningstid.unit)
-        if b.sjukskrivningstid
-        else None,
-        sjukskrivningsgrad=b.sjukskrivningsgrad,
-        senastAndrad=_date(versioning.today(b.senast_andrad)),
-        villkor=_villkor(b.villkor),
-        huvuddiagnos=_huvuddiagnoser(b.huvuddiagnoser),
-    )
-
-
-def to_diagnosinformation(d: material.DiagnosInformation) -> DiagnosInformationType:
-    ovrig = None
-    if d.symtom_prognos_behandling or d.generell_information:
-        ovrig = OvrigFmbInformationType(
-            symtomPrognosBehandling=d.symtom_prognos_behandling, genrellInformation=d.generell_information
-        )
-    return DiagnosInformationType(
-        informationsId=IIType(root=INFORMATIONS_ID_ROOT, extension=d.informations_id),
-        giltighetstid=_period(d.giltighet),
-        verson=d.version,
-        rubrik=d.rubrik,
-        funktionsnedsattningBeskrivning=d.funktionsnedsattning_beskrivning,
-        aktivitetsbegransningBeskrivning=d.aktivitetsbegransning_beskrivning,
-        huvuddiagnos=_huvuddiagnoser(d.huvuddiagnoser),
-        ovrigFmbInformation=ovrig,
-    )
-
-
-# ---- services -----------------------------------------------------------------------------------
-
-
-def _requested_codes(diagnos_kod: list[CVType] | None) -> list[str]:
+def _requested_codes(request: etree._Element, contract: str) -> list[str]:
     result = []
-    for cv in diagnos_kod or []:
-        if cv.codeSystem and cv.codeSystem.strip() not in codes.ACCEPTED_CODE_SYSTEMS:
-            raise Fault(
-                "Client",
+    for cv in _children(request, contract, "diagnosKod"):
+        system = (cv.findtext(_C + "codeSystem") or "").strip()
+        if system and system not in codes.ACCEPTED_CODE_SYSTEMS:
+            raise RivtaFault(
+                CLIENT,
                 f"diagnosKod must be ICD-10-SE (codeSystem {codes.ICD10SE_DEPLOYED_OID} or {codes.ICD10SE_OID})",
             )
-        if not cv.code:
-            raise Fault("Client", "diagnosKod has no code")
-        result.append(cv.code)
+        code = cv.findtext(_C + "code")
+        if not code or not code.strip():
+            raise RivtaFault(CLIENT, "diagnosKod has no code")
+        result.append(code)
     return result
 
 
-def _answer(call):
-    """Run a whole service call; turn the domain's refusals into the faults the contract promises
-    and anything unexpected into a Server fault that gives the correlation id, not the cause."""
+def _aven_ej_aktiva(request: etree._Element, contract: str) -> bool:
+    flags = _children(request, contract, "avenEjAktiva")
+    return bool(flags) and _BOOLEAN.get((flags[0].text or "").strip(), False)
+
+
+def _underlags_ids(request: etree._Element) -> list[str]:
+    return [
+        (ii.findtext(_C + "extension") or "").strip() for ii in _children(request, GET_FMB, "underlagsId")
+    ]
+
+
+# ---- answering --------------------------------------------------------------------------------
+
+
+def _ask(question: Callable[[], Urval | object]):
+    """The domain's refusals as the faults the contract promises; anything else reaches the
+    plumbing, which answers a Server fault with the correlation id and logs the cause."""
     try:
-        return call()
-    except Fault:
-        raise
+        return question()
     except codes.InvalidDiagnosisCode as exc:
-        raise Fault("Client", f"Invalid diagnosKod: {exc}") from None
+        raise RivtaFault(CLIENT, f"Invalid diagnosKod: {exc}") from None
     except NoFmbData:
-        raise Fault("Server", "No FMB data has been imported into this producer yet") from None
-    except Exception:
-        log.exception("FMB service call failed")
-        raise Fault("Server", f"Internal error; correlation id {logs.correlation_id.get()}") from None
+        raise RivtaFault(SERVER, "No FMB data has been imported into this producer yet") from None
 
 
-def build_services(fmb: FmbService) -> dict[str, type[ServiceBase]]:
-    """One Spyne service per contract, bound to the given domain service."""
+class _Answers:
+    """One contract's answers from the prepared bytes of the data version a selection came from."""
 
-    class GetFmbResponder(ServiceBase):
-        @operation("GetFmb", GetFmbType, GetFmbResponseType)
-        def GetFmb(ctx, request):
-            def answer():
-                found, version = fmb.beslutsunderlag(
-                    diagnoskoder=_requested_codes(request.diagnosKod),
-                    underlags_ids=[i.extension for i in request.underlagsId or [] if i is not None],
-                    aven_ej_aktiva=bool(request.avenEjAktiva),
-                )
-                return GetFmbResponseType(
-                    beslutsunderlag=[to_beslutsunderlag(b) for b in found], version=_version(version)
-                )
+    def __init__(self, contract: str, list_element: Callable) -> None:
+        self.contract = contract
+        self.responder = ns.fmb_responder(contract)
+        self._element = list_element
 
-            return _answer(answer)
+    def _item(self, urval: Urval, item) -> bytes:
+        key = (self.contract, id(item))  # the memo holds the snapshot's items, so ids stay theirs
+        data = urval.prepared.get(key)
+        if data is None:
+            data = urval.prepared[key] = wire.item_bytes(self.responder, self._element(self.responder, item))
+        return data
 
-    class GetDiagnosInformationResponder(ServiceBase):
-        @operation("GetDiagnosInformation", GetDiagnosInformationType, GetDiagnosInformationResponseType)
-        def GetDiagnosInformation(ctx, request):
-            def answer():
-                found, version = fmb.diagnosinformation(
-                    diagnoskoder=_requested_codes(request.diagnosKod), aven_ej_aktiva=bool(request.avenEjAktiva)
-                )
-                return GetDiagnosInformationResponseType(
-                    diagnosInformation=[to_diagnosinformation(d) for d in found], version=_version(version)
-                )
+    def _version(self, urval: Urval) -> bytes:
+        key = (self.contract, "version")
+        data = urval.prepared.get(key)
+        if data is None:
+            data = urval.prepared[key] = wire.version_block(self.responder, urval.version)
+        return data
 
-            return _answer(answer)
+    def body(self, urval: Urval) -> bytes:
+        return wire.response(
+            self.responder, self.contract, [self._item(urval, i) for i in urval.items], self._version(urval)
+        )
 
-    class GetVersionsResponder(ServiceBase):
-        @operation("GetVersions", GetVersionsType, GetVersionsResponseType)
-        def GetVersions(ctx, request):
-            def answer():
-                v = fmb.versioner()
-                return GetVersionsResponseType(
-                    versioner=VersionerType(
-                        fmbSenasteVersionsuppdatering=v.fmb.senaste_versionsuppdatering,
-                        fmbSenateAndring=v.fmb.senate_andring,
-                        diagnosInformationSenasteVersionsuppdatering=v.diagnosinformation.senaste_versionsuppdatering,
-                        diagnosInformationSenateAndring=v.diagnosinformation.senate_andring,
-                    )
-                )
+    def whole(self, urval: Urval, aven_ej_aktiva: bool) -> bytes:
+        """The unfiltered answer, kept whole for the day (validity moves the active set at midnight)."""
+        key = (self.contract, "whole", versioning.today(), aven_ej_aktiva)
+        data = urval.prepared.get(key)
+        if data is None:
+            for stale in [k for k in list(urval.prepared) if k[:2] == (self.contract, "whole") and k != key]:
+                urval.prepared.pop(stale, None)
+            data = urval.prepared[key] = self.body(urval)
+        return data
 
-            return _answer(answer)
 
-    return {
-        "GetFmb": GetFmbResponder,
-        "GetDiagnosInformation": GetDiagnosInformationResponder,
-        "GetVersions": GetVersionsResponder,
-    }
+def get_fmb_handler(fmb: FmbService) -> Callable[[etree._Element], bytes]:
+    answers = _Answers(GET_FMB, wire.beslutsunderlag)
+
+    def handle(request: etree._Element) -> bytes:
+        koder = _requested_codes(request, GET_FMB)
+        ids = _underlags_ids(request)
+        aven = _aven_ej_aktiva(request, GET_FMB)
+        urval = _ask(lambda: fmb.beslutsunderlag(diagnoskoder=koder, underlags_ids=ids, aven_ej_aktiva=aven))
+        if not koder and not ids:
+            return answers.whole(urval, aven)
+        return answers.body(urval)
+
+    return handle
+
+
+def get_diagnosinformation_handler(fmb: FmbService) -> Callable[[etree._Element], bytes]:
+    answers = _Answers(GET_DIAGNOSINFORMATION, wire.diagnosinformation)
+
+    def handle(request: etree._Element) -> bytes:
+        koder = _requested_codes(request, GET_DIAGNOSINFORMATION)
+        aven = _aven_ej_aktiva(request, GET_DIAGNOSINFORMATION)
+        urval = _ask(lambda: fmb.diagnosinformation(diagnoskoder=koder, aven_ej_aktiva=aven))
+        if not koder:
+            return answers.whole(urval, aven)
+        return answers.body(urval)
+
+    return handle
+
+
+def get_versions_handler(fmb: FmbService) -> Callable[[etree._Element], bytes]:
+    responder = ns.fmb_responder(GET_VERSIONS)
+    cache: dict[object, bytes] = {}
+
+    def handle(request: etree._Element) -> bytes:
+        versioner = _ask(fmb.versioner)
+        data = cache.get(versioner)
+        if data is None:
+            cache.clear()  # one entry: the stamps only move forward
+            data = cache[versioner] = wire.versioner_response(responder, versioner)
+        return data
+
+    return handle
+
+
+HANDLERS = {
+    GET_FMB: get_fmb_handler,
+    GET_DIAGNOSINFORMATION: get_diagnosinformation_handler,
+    GET_VERSIONS: get_versions_handler,
+}
