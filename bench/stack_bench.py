@@ -141,6 +141,10 @@ def scenario(name, server, client, contract, bodies, clients, args, work) -> dic
     return row
 
 
+class _Skip(Exception):
+    """A product left out with --only."""
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--persons", type=int, default=50_000, help="HoSp register size (synthetic)")
@@ -149,6 +153,7 @@ def main() -> int:
     ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite",
                     help="postgres: NTJP_TEST_DATABASE_URL (scripts/with-postgres.sh sets it)")  # fmt: skip
     ap.add_argument("--json", help="also write the rows here")
+    ap.add_argument("--only", choices=["fmb", "hosp"], help="run one product's scenarios")
     args = ap.parse_args()
     if args.db == "postgres" and not os.environ.get("NTJP_TEST_DATABASE_URL"):
         print("stack_bench: --db postgres needs NTJP_TEST_DATABASE_URL (run under scripts/with-postgres.sh)")
@@ -182,8 +187,10 @@ def main() -> int:
     print(f"{'scenario':58s} {'cl':>3s} {'bytes':>9s} {'prod/s':>9s} {'floor/s':>9s} {'ratio':>7s} "
           f"{'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s}")  # fmt: skip
     rows = []
-    fmb = start_server(fmb_url, work / "tls", work / "fmb.log")
+    fmb = start_server(fmb_url, work / "tls", work / "fmb.log") if args.only != "hosp" else None
     try:
+        if fmb is None:
+            raise _Skip
         k40 = "<r:diagnosKod><c:code>K40</c:code></r:diagnosKod>"
         rows.append(scenario("FMB GetFmb without parameters (all 439)", fmb, "region", "GetFmb",
                              [envelope(FMB, "GetFmb")], 4, args, work))  # fmt: skip
@@ -191,10 +198,15 @@ def main() -> int:
                              args, work))  # fmt: skip
         rows.append(scenario("FMB GetVersions", fmb, "region", "GetVersions", [envelope(FMB, "GetVersions")], 8,
                              args, work))  # fmt: skip
+    except _Skip:
+        pass
     finally:
-        stop_server(fmb)
-    hosp = start_server(hosp_url, work / "tls", work / "hosp.log", service="hosp")
+        if fmb is not None:
+            stop_server(fmb)
+    hosp = start_server(hosp_url, work / "tls", work / "hosp.log", service="hosp") if args.only != "fmb" else None
     try:
+        if hosp is None:
+            raise _Skip
         gets = [envelope(HOSP, "GetHealthcareProfessional",
                          f"<r:personalIdentityNumber>{p['personnummer']}</r:personalIdentityNumber>") for p in sample]
         by_name = [envelope(HOSP, "SearchHealthcareProfessionals",
@@ -209,8 +221,11 @@ def main() -> int:
                              "SearchHealthcareProfessionals", by_name, 4, args, work))  # fmt: skip
         rows.append(scenario("HoSp Search profession + municipality (IVO)", hosp, "ivo",
                              "SearchHealthcareProfessionals", by_place, 4, args, work))  # fmt: skip
+    except _Skip:
+        pass
     finally:
-        stop_server(hosp)
+        if hosp is not None:
+            stop_server(hosp)
     drop_fmb()
     drop_hosp()
     if args.json:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ntjp_producer.fmb import codes, material, versioning
 from ntjp_producer.fmb.models import DIAGNOSINFORMATION, TYPFALL, FmbImport, FmbItem, FmbState
+from ntjp_producer.storage import db
 
 
 class NoFmbData(LookupError):
@@ -75,9 +76,10 @@ class _Snapshot:
     changed_at: dt.datetime  # the later of the two version stamps, as an instant
     boundaries: tuple[dt.date, ...]  # sorted days on which an item's validity begins or has ended
     prepared: dict[Any, Any]
+    order: dict[int, int]  # id(item) -> its place in ``items``
 
 
-_STATE = select(FmbState.kind, FmbState.senaste_versionsuppdatering, FmbState.senate_andring)
+_STATE_SQL = "SELECT kind, senaste_versionsuppdatering, senate_andring FROM fmb_state"
 
 _BUILDERS: dict[str, Callable[..., Any]] = {
     TYPFALL: material.beslutsunderlag,
@@ -111,17 +113,16 @@ def _boundaries(items: list[Any]) -> tuple[dt.date, ...]:
 class FmbService:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
-        self._engine = sessions.kw["bind"]
+        self._stamps = db.SmallRead(sessions.kw["bind"], _STATE_SQL)
         self._snapshots: dict[str, _Snapshot] = {}
         self._lock = threading.Lock()
 
     # -- snapshot ---------------------------------------------------------------------------
 
     def tokens(self) -> dict[str, tuple[str, str]]:
-        """The stored version stamps per kind: the one read every call makes (a core query on a
-        pooled connection, no ORM), and the key of everything derived from a data version."""
-        with self._engine.connect() as conn:
-            return {kind: (svu, sa) for kind, svu, sa in conn.execute(_STATE)}
+        """The stored version stamps per kind: the one read every call makes (``db.SmallRead``),
+        and the key of everything derived from a data version."""
+        return {kind: (svu, sa) for kind, svu, sa in self._stamps.rows()}
 
     def _snapshot(self, kind: str) -> _Snapshot:
         for _ in range(10):
@@ -178,6 +179,7 @@ class FmbService:
             max(versioning.parse_stamp(token[0]), versioning.parse_stamp(token[1])).astimezone(dt.UTC),
             _boundaries(items),
             {},
+            {id(item): n for n, item in enumerate(items)},
         )
 
     # -- queries ----------------------------------------------------------------------------
@@ -198,7 +200,7 @@ class FmbService:
                 if found:
                     chosen.update((id(i), i) for i in found)
                     break
-        order = {id(i): n for n, i in enumerate(snap.items)}
+        order = snap.order
         return sorted(chosen.values(), key=lambda i: order[id(i)])
 
     def beslutsunderlag(

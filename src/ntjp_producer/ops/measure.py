@@ -80,13 +80,23 @@ class Recorder:
         self._pending: dict[tuple, list[float]] = {}
         self._thread_pid: int | None = None
         self._stop = threading.Event()
+        self._children: dict[tuple, tuple] = {}
 
     def observe(self, o: Observation) -> None:
-        p = prometheus()
-        p.calls.labels(o.service, o.contract, o.outcome).inc()
         route = "platform" if o.via_platform else "direct"
-        p.by_consumer.labels(o.service, o.contract, o.consumer_type or "none", route).inc()
-        p.latency.labels(o.service, o.contract, o.outcome).observe(o.seconds)
+        series = (o.service, o.contract, o.outcome, o.consumer_type or "none", route)
+        children = self._children.get(series)
+        if children is None:  # labels() looks its child up under a lock on every call; keep them
+            p = prometheus()
+            children = self._children[series] = (
+                p.calls.labels(o.service, o.contract, o.outcome),
+                p.by_consumer.labels(o.service, o.contract, o.consumer_type or "none", route),
+                p.latency.labels(o.service, o.contract, o.outcome),
+            )
+        calls, by_consumer, latency = children
+        calls.inc()
+        by_consumer.inc()
+        latency.observe(o.seconds)
         if self.engine is None:
             return
         ms = o.seconds * 1000

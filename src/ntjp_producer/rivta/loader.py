@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import threading
 
 from lxml import etree
 
@@ -47,8 +48,16 @@ class _NothingResolver(etree.Resolver):
         return self.resolve_string("", context)
 
 
+_local = threading.local()
+
+
 def _parser() -> etree.XMLParser:
-    parser = etree.XMLParser(
+    """This thread's parser: an lxml parser may not be shared by threads, and making one per call
+    costs as much as parsing a small request."""
+    parser = getattr(_local, "parser", None)
+    if parser is not None:
+        return parser
+    parser = _local.parser = etree.XMLParser(
         resolve_entities=False,
         load_dtd=False,
         dtd_validation=False,
@@ -101,6 +110,8 @@ def parse_utf8(data: bytes) -> etree._Element:
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise UnsafeXml(DTD_REFUSED)
+    if data.count(b"<") <= MAX_DEPTH:  # every element takes a '<': too few to nest that deep
+        return root
     depth_of = {root: 1}
     for el in root.iterdescendants():
         depth = depth_of[el.getparent()] + 1

@@ -7,6 +7,9 @@ or serves, so a deployment never runs code against an older schema.
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import threading
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -101,3 +104,59 @@ def migrate(url: str) -> None:
     with engine_for(url).begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+class SmallRead:
+    """One small query run on every call (FMB's version stamps), as cheaply as the database allows
+    while still seeing every commit made before the call.
+
+    SQLite: a connection per thread, and ``PRAGMA data_version``, which moves whenever another
+    connection commits; while it stands still the last rows are still the answer, and the query
+    is not run. PostgreSQL: the query on a pooled connection, at the driver level.
+    """
+
+    def __init__(self, engine: Engine, sql: str) -> None:
+        self._engine = engine
+        self._sql = sql
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._local = threading.local()
+
+    def rows(self) -> list[tuple]:
+        if self._sqlite:
+            return self._sqlite_rows()
+        conn = self._engine.raw_connection()
+        try:
+            rows = _fetch(conn, self._sql)
+            conn.commit()  # end the read transaction: the next read must see the latest commit
+        except Exception:
+            conn.invalidate()  # a broken connection is not given back for the next call
+            raise
+        finally:
+            conn.close()
+        return rows
+
+    def _sqlite_rows(self) -> list[tuple]:
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():  # new thread, or a forked process
+            local.conn = sqlite3.connect(
+                self._engine.url.database, isolation_level=None, check_same_thread=True, timeout=5
+            )
+            local.pid, local.version, local.rows = os.getpid(), None, None
+        try:
+            (version,) = local.conn.execute("PRAGMA data_version").fetchone()
+            if version != local.version or local.rows is None:
+                local.rows = local.conn.execute(self._sql).fetchall()
+                local.version = version
+            return local.rows
+        except Exception:
+            local.pid = None  # reconnect next time
+            raise
+
+
+def _fetch(conn, sql: str) -> list[tuple]:
+    cursor = conn.cursor()
+    try:
+        cursor.execute(sql)
+        return [tuple(r) for r in cursor.fetchall()]
+    finally:
+        cursor.close()

@@ -13,6 +13,7 @@ in, by the product that cares (HoSp does; FMB is public).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -33,15 +34,29 @@ def hsaid_from_peer_cert(cert: dict[str, Any] | None) -> str | None:
     return None
 
 
+def _peer_hsaid(sock) -> str | None:
+    """The TLS peer's HSA-id, decoded once per connection (the certificate cannot change on it;
+    decoding it costs more than the rest of a small call's routing)."""
+    cached = getattr(sock, "ntjp_peer_hsaid", _UNKNOWN)
+    if cached is not _UNKNOWN:
+        return cached
+    getpeercert = getattr(sock, "getpeercert", None)
+    peer = hsaid_from_peer_cert(getpeercert()) if getpeercert else None
+    with contextlib.suppress(AttributeError):  # a socket without instance attributes: decode every time
+        sock.ntjp_peer_hsaid = peer
+    return peer
+
+
+_UNKNOWN = object()
+
+
 class CallerIdentity:
     def __init__(self, app, *, platform_hsaids: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.platform_hsaids = platform_hsaids
 
     def __call__(self, environ, start_response):
-        sock = environ.get("gunicorn.socket")
-        getpeercert = getattr(sock, "getpeercert", None)
-        peer = hsaid_from_peer_cert(getpeercert()) if getpeercert else None
+        peer = _peer_hsaid(environ.get("gunicorn.socket"))
         original = (environ.get(_ORIGINAL_ENV) or "").strip()[:64] or None
         environ["ntjp.caller_hsaid"] = peer
         if peer is not None and peer in self.platform_hsaids:
