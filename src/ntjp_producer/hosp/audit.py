@@ -12,12 +12,13 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from ntjp_producer.hosp.models import HospAudit, HospAuditPerson, HospReturnedHour
+from ntjp_producer.hosp.models import HospAudit, HospAuditPerson
 from ntjp_producer.rivta.calls import Call
+from ntjp_producer.storage import db
+from ntjp_producer.storage.group_commit import GroupCommit
 
 _PG_RECORD = text(
     "WITH a AS (INSERT INTO hosp_audit (at, correlation_id, consumer_correlation_id, caller_hsaid, via_platform, "
@@ -37,53 +38,13 @@ class AuditTrail:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
         self._engine = sessions.kw["bind"]
+        # Concurrent calls' records share one commit, each answer waiting for its own (fail closed).
+        dialect = self._engine.dialect.name
+        self.commits = GroupCommit(self._engine, lambda conn, records: _write_records(conn, dialect, records))
 
     def record(self, call: Call, outcome: str) -> None:
-        values = {
-            "at": dt.datetime.now(dt.UTC),
-            "correlation_id": call.correlation_id,
-            "consumer_correlation_id": call.consumer_correlation_id,
-            "caller_hsaid": call.consumer_hsaid,
-            "via_platform": call.via_platform,
-            "platform_hsaid": call.platform_hsaid,
-            "consumer_type": call.consumer_type,
-            "contract": call.contract,
-            "criteria": call.criteria,
-            "returned": list(call.returned),
-            "outcome": outcome,
-            "refusal": call.refusal,
-        }
-        persons = sorted({(p, "asked") for p in call.asked} | {(p, "returned") for p in call.returned})
-        hour = values["at"].replace(minute=0, second=0, microsecond=0)
-        answered = len(call.returned)
-        with self._engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # One statement, one round trip before the commit, however many persons were answered.
-                conn.execute(
-                    _PG_RECORD,
-                    {
-                        **values,
-                        "hour": hour,
-                        "answered": answered,
-                        "criteria": None if call.criteria is None else json.dumps(call.criteria, ensure_ascii=False),
-                        "returned": json.dumps(values["returned"]),
-                        "pnrs": [p for p, _ in persons],
-                        "roles": [r for _, r in persons],
-                    },
-                )
-                return
-            audit_id = conn.execute(insert(HospAudit).returning(HospAudit.id), values).scalar_one()
-            if persons:
-                conn.execute(insert(HospAuditPerson), [{"audit_id": audit_id, "pnr": p, "role": r} for p, r in persons])
-            if answered and call.consumer_hsaid is not None:
-                conn.execute(
-                    sqlite_insert(HospReturnedHour)
-                    .values(consumer_hsaid=call.consumer_hsaid, hour=hour, persons=answered)
-                    .on_conflict_do_update(
-                        index_elements=["consumer_hsaid", "hour"],
-                        set_={"persons": HospReturnedHour.persons + answered},
-                    )
-                )
+        """Returns once the call's record is committed; raises if it could not be."""
+        self.commits.submit(_values(call, outcome))
 
     def writable(self) -> bool:
         """Whether a record could be written now, within the lock timeout: takes the write lock a
@@ -125,15 +86,114 @@ class AuditTrail:
         """Persons answered to this consumer since the hour ``since`` falls in (harvest protection's
         quota): a sum over at most 25 hourly rows, however busy the consumer."""
         hour = since.replace(minute=0, second=0, microsecond=0)
-        q = select(func.coalesce(func.sum(HospReturnedHour.persons), 0)).where(
-            HospReturnedHour.consumer_hsaid == hsa_id, HospReturnedHour.hour >= hour
-        )
-        with self._engine.connect() as conn:
-            return int(conn.execute(q).scalar_one())
+        dialect = self._engine.dialect.name
+        with db.driver_connection(self._engine) as conn:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(
+                    db.driver_sql(_RETURNED_SINCE, dialect),
+                    {"hsa_id": hsa_id, "hour": hour if dialect == "postgresql" else _sqlite_time(hour)},
+                )
+                (used,) = cursor.fetchone()
+            finally:
+                cursor.close()
+        return int(used)
 
     def count(self) -> int:
         with self._sessions() as session:
             return session.scalar(select(func.count()).select_from(HospAudit))
+
+
+def _values(call: Call, outcome: str) -> dict[str, Any]:
+    at = dt.datetime.now(dt.UTC)
+    persons = sorted({(p, "asked") for p in call.asked} | {(p, "returned") for p in call.returned})
+    return {
+        "at": at,
+        "correlation_id": call.correlation_id,
+        "consumer_correlation_id": call.consumer_correlation_id,
+        "caller_hsaid": call.consumer_hsaid,
+        "via_platform": call.via_platform,
+        "platform_hsaid": call.platform_hsaid,
+        "consumer_type": call.consumer_type,
+        "contract": call.contract,
+        "criteria": call.criteria,
+        "returned": list(call.returned),
+        "outcome": outcome,
+        "refusal": call.refusal,
+        "persons": persons,
+        "hour": at.replace(minute=0, second=0, microsecond=0),
+        "answered": len(call.returned),
+    }
+
+
+_AUDIT_COLUMNS = (
+    "at", "correlation_id", "consumer_correlation_id", "caller_hsaid", "via_platform", "platform_hsaid",
+    "consumer_type", "contract", "criteria", "returned", "outcome", "refusal",
+)  # fmt: skip
+
+
+# The column names are the constant tuple above; every value is a bound parameter.
+_SQLITE_AUDIT = "INSERT INTO hosp_audit ({}) VALUES ({}) RETURNING id".format(  # noqa: S608
+    ", ".join(_AUDIT_COLUMNS), ", ".join(":" + c for c in _AUDIT_COLUMNS)
+)
+_SQLITE_PERSON = "INSERT INTO hosp_audit_person (audit_id, pnr, role) VALUES (?, ?, ?)"
+_SQLITE_HOUR = (
+    "INSERT INTO hosp_returned_hour (consumer_hsaid, hour, persons) VALUES (?, ?, ?) "
+    "ON CONFLICT (consumer_hsaid, hour) DO UPDATE SET persons = persons + excluded.persons"
+)
+_RETURNED_SINCE = (
+    "SELECT COALESCE(SUM(persons), 0) FROM hosp_returned_hour WHERE consumer_hsaid = :hsa_id AND hour >= :hour"
+)
+
+
+def _sqlite_time(at: dt.datetime) -> str:
+    """A UTC instant as SQLAlchemy stores a DateTime in SQLite, so the ORM reads these rows back and
+    text comparison orders them."""
+    return at.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _write_records(conn, dialect: str, records: list[dict[str, Any]]) -> None:
+    """Several calls' records in the group's one transaction (a driver-level connection)."""
+    cursor = conn.cursor()
+    try:
+        if dialect == "postgresql":
+            # One statement per record (audit row, its persons, the hourly count), sent together:
+            # psycopg pipelines an executemany, so the batch costs one round trip before the commit.
+            cursor.executemany(
+                db.driver_sql(_PG_RECORD, dialect),
+                [
+                    {
+                        **{k: r[k] for k in _AUDIT_COLUMNS},
+                        "hour": r["hour"],
+                        "answered": r["answered"],
+                        "criteria": None if r["criteria"] is None else json.dumps(r["criteria"], ensure_ascii=False),
+                        "returned": json.dumps(r["returned"]),
+                        "pnrs": [p for p, _ in r["persons"]],
+                        "roles": [role for _, role in r["persons"]],
+                    }
+                    for r in records
+                ],
+            )
+            return
+        persons: list[tuple[int, str, str]] = []
+        hours: dict[tuple[str, str], int] = {}
+        for r in records:
+            row = {k: r[k] for k in _AUDIT_COLUMNS}
+            row["at"] = _sqlite_time(r["at"])
+            row["criteria"] = None if r["criteria"] is None else json.dumps(r["criteria"], ensure_ascii=False)
+            row["returned"] = json.dumps(r["returned"])
+            cursor.execute(_SQLITE_AUDIT, row)
+            (audit_id,) = cursor.fetchone()
+            persons.extend((audit_id, p, role) for p, role in r["persons"])
+            if r["answered"] and r["caller_hsaid"] is not None:
+                key = (r["caller_hsaid"], _sqlite_time(r["hour"]))
+                hours[key] = hours.get(key, 0) + r["answered"]
+        if persons:
+            cursor.executemany(_SQLITE_PERSON, persons)
+        if hours:
+            cursor.executemany(_SQLITE_HOUR, [(h, hour, n) for (h, hour), n in hours.items()])
+    finally:
+        cursor.close()
 
 
 def _dict(a: HospAudit) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Text, cast, select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from ntjp_producer import clock
@@ -21,10 +21,11 @@ from ntjp_producer.hosp import codes, personnummer
 from ntjp_producer.hosp.access import CRITERION_ITEMS, VISIBLE_ITEMS, ConsumerType
 from ntjp_producer.hosp.audit import AuditTrail
 from ntjp_producer.hosp.importer import name_key
-from ntjp_producer.hosp.models import HospPerson, HospSearch, HospState
+from ntjp_producer.hosp.models import HospState
+from ntjp_producer.storage import db
 
 MAX_RESULTS = 100
-_COLUMNS = select(HospPerson.pnr, cast(HospPerson.record, Text), HospPerson.imported_at)
+_PERSON = "SELECT p.pnr, CAST(p.record AS TEXT), p.imported_at FROM hosp_person p"
 _TOP = "\U0010ffff"  # above every character: key >= p AND key < p + _TOP is "starts with p"
 
 
@@ -123,6 +124,12 @@ def validate_criteria(c: Criteria) -> Criteria:
     return c
 
 
+def _instant(value: Any) -> dt.datetime:
+    """A stored timestamp as SQLAlchemy would have given it: PostgreSQL's driver gives a datetime,
+    SQLite's text is SQLAlchemy's own format for it."""
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
 class HospService:
     """Reads go through plain connections, not ORM sessions, and fetch each record as JSON text:
     on the 100-person search that halves the time (6.5 ms to 3.7 ms measured on PostgreSQL)."""
@@ -130,10 +137,17 @@ class HospService:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
         self._engine = sessions.kw["bind"]
+        self._dialect = self._engine.dialect.name
 
-    def _persons(self, q) -> list[tuple[str, dict[str, Any], dt.datetime]]:
-        with self._engine.connect() as conn:
-            return [(pnr, json.loads(record), at) for pnr, record, at in conn.execute(q)]
+    def _persons(self, sql: str, params: dict[str, Any]) -> list[tuple[str, dict[str, Any], dt.datetime]]:
+        with db.driver_connection(self._engine) as conn:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(db.driver_sql(sql, self._dialect), params)
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
+        return [(pnr, json.loads(record), _instant(at)) for pnr, record, at in rows]
 
     def get(self, pnr: str, consumer: ConsumerType) -> Items | None:
         """Raises InvalidCriteria for a malformed number (check digit included)."""
@@ -142,7 +156,7 @@ class HospService:
         except personnummer.InvalidPersonnummer as exc:
             raise InvalidCriteria(str(exc).capitalize()) from None
         check_allowed({"personalIdentityNumber": pnr}, consumer)
-        found = self._persons(_COLUMNS.where(HospPerson.pnr == pnr))
+        found = self._persons(_PERSON + " WHERE p.pnr = :pnr", {"pnr": pnr})
         if not found:
             return None
         _, record, at = found[0]
@@ -158,23 +172,22 @@ class HospService:
         c = validate_criteria(criteria)
         if screen is not None:
             screen()
-        q = _COLUMNS.join(HospSearch, HospSearch.pnr == HospPerson.pnr).where(
-            HospSearch.profession == (c.profession_code or "")
-        )
-        if c.birth_date:
-            q = q.where(HospSearch.birth_date == c.birth_date)
-        if c.county_code:
-            q = q.where(HospSearch.county == c.county_code)
-        if c.municipality_code:
-            q = q.where(HospSearch.municipality == c.municipality_code)
-        if c.surname:
-            key = name_key(c.surname)
-            q = q.where(HospSearch.sort_key >= key, HospSearch.sort_key < key + _TOP)
-        if c.given_name:
-            key = name_key(c.given_name)
-            q = q.where(HospSearch.given_key >= key, HospSearch.given_key < key + _TOP)
-        q = q.order_by(HospSearch.sort_key).limit(c.max_results + 1)
-        rows = self._persons(q)
+        # Fixed conditions chosen by which criteria were given; every value is a bound parameter.
+        where = ["s.profession = :profession"]
+        params: dict[str, Any] = {"profession": c.profession_code or "", "limit": c.max_results + 1}
+        for column, value in (("birth_date", c.birth_date), ("county", c.county_code),
+                              ("municipality", c.municipality_code)):  # fmt: skip
+            if value:
+                where.append(f"s.{column} = :{column}")
+                params[column] = value
+        for column, value in (("sort_key", c.surname), ("given_key", c.given_name)):
+            if value:
+                where.append(f"s.{column} >= :{column}_from AND s.{column} < :{column}_to")
+                key = name_key(value)
+                params[f"{column}_from"], params[f"{column}_to"] = key, key + _TOP
+        sql = f"{_PERSON} JOIN hosp_search s ON s.pnr = p.pnr WHERE {' AND '.join(where)}"
+        sql += " ORDER BY s.sort_key LIMIT :limit"
+        rows = self._persons(sql, params)
         more = len(rows) > c.max_results
         found = [(pnr, visible(items_of(record, at), consumer)) for pnr, record, at in rows[: c.max_results]]
         return found, more

@@ -7,7 +7,10 @@ or serves, so a deployment never runs code against an older schema.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -160,3 +163,33 @@ def _fetch(conn, sql: str) -> list[tuple]:
         return [tuple(r) for r in cursor.fetchall()]
     finally:
         cursor.close()
+
+
+@contextlib.contextmanager
+def driver_connection(engine: Engine):
+    """A pooled connection at the driver level, for the few fixed statements every call runs:
+    SQLAlchemy's statement building and compiling would cost more than the statements. Committed
+    if the block returns, rolled back if it raises; a connection that broke is not pooled again."""
+    conn = engine.raw_connection()
+    try:
+        yield conn
+        conn.commit()
+    except BaseException:
+        try:
+            conn.rollback()
+        except Exception:
+            conn.invalidate()
+        raise
+    finally:
+        conn.close()
+
+
+@functools.lru_cache(maxsize=256)
+def driver_sql(sql: str, dialect: str) -> str:
+    """SQL written with ``:name`` parameters in the driver's own style (psycopg: ``%(name)s``)."""
+    if dialect != "postgresql":
+        return sql
+    return _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+_NAMED = re.compile(r"(?<![:\w]):(\w+)")

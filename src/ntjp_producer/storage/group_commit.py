@@ -1,0 +1,122 @@
+"""Group commit: concurrent callers' records written in one transaction, each caller released only
+once the transaction holding its own record has committed.
+
+An audited call may not be answered before its record is durable, and a durable commit costs a
+flush to disk (SQLite's WAL, PostgreSQL's WAL), far more than writing the record. Calls that arrive
+while a commit is under way therefore wait for the next one and share it: the first waiting caller
+becomes the next writer and takes everything queued behind it (up to ``max_batch``). Nobody is
+answered from a transaction that has not committed, and if a transaction fails, every caller in it
+gets the failure (and withholds its answer). No background thread: the writer is always one of the
+callers, so nothing is left running across gunicorn's fork or at exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine
+
+from ntjp_producer.storage.db import driver_connection
+
+
+class NotCommitted(Exception):
+    """The transaction that held this caller's record failed; ``orig`` is the database's error."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(type(cause).__name__)
+        self.orig = getattr(cause, "orig", None) or cause
+        self.sqlstate = getattr(self.orig, "sqlstate", None)
+
+
+class _Ticket:
+    __slots__ = ("done", "error", "event", "item", "lead")
+
+    def __init__(self, item: Any) -> None:
+        self.item = item
+        self.event = threading.Event()
+        self.done = False
+        self.lead = False
+        self.error: BaseException | None = None
+
+
+class GroupCommit:
+    def __init__(self, engine: Engine, write: Callable[[Any, list[Any]], None], *, max_batch: int = 64) -> None:
+        """``write(conn, items)`` writes the items on a driver-level connection; the group commits."""
+        self._engine = engine
+        self._write = write
+        self.max_batch = max_batch
+        self._lock = threading.Lock()
+        self._queue: list[_Ticket] = []
+        self._busy = False
+        self._lock_file: tuple[int, int] | None = None  # (pid, fd)
+        self.batches = 0  # transactions committed or tried, for the benchmark and the tests
+        self.items = 0
+
+    def submit(self, item: Any) -> None:
+        """Returns once ``item`` is committed; raises NotCommitted if its transaction failed."""
+        ticket = _Ticket(item)
+        with self._lock:
+            self._queue.append(ticket)
+            if not self._busy:
+                self._busy = ticket.lead = True
+        if not ticket.lead:
+            ticket.event.wait()  # the writer's statements are bounded by the lock and statement timeouts
+        if not ticket.done:
+            self._lead()
+        if ticket.error is not None:
+            raise NotCommitted(ticket.error)
+
+    @contextlib.contextmanager
+    def _writers(self):
+        """SQLite: one writer at a time across this database's processes, queued by the kernel.
+
+        SQLite's own lock makes a second process's writer poll with sleeps of 1, 2, 5 ms and more,
+        so two workers' commits would mostly wait for each other's sleeps; an exclusive ``flock``
+        on a file beside the database wakes the next writer the moment the last one is done. The
+        database's lock (and its timeout) still applies behind it to every other writer.
+        """
+        path = self._engine.url.database if self._engine.dialect.name == "sqlite" else None
+        if not path or path == ":memory:":
+            yield
+            return
+        if self._lock_file is None or self._lock_file[0] != os.getpid():  # a lock of our own after fork
+            fd = os.open(path + ".writers", os.O_RDWR | os.O_CREAT, 0o600)
+            self._lock_file = (os.getpid(), fd)
+        fd = self._lock_file[1]
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _lead(self) -> None:
+        with self._lock:
+            batch = self._queue[: self.max_batch]
+            del self._queue[: self.max_batch]
+        error: BaseException | None = None
+        try:
+            with self._writers(), driver_connection(self._engine) as conn:
+                self._write(conn, [t.item for t in batch])
+        except BaseException as exc:  # whatever it was, nobody in this batch was committed
+            error = exc
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            with self._lock:
+                self.batches += 1
+                self.items += len(batch)
+                following = self._queue[0] if self._queue else None
+                if following is None:
+                    self._busy = False
+                else:
+                    following.lead = True
+            for t in batch:
+                t.error, t.done = error, True
+                t.event.set()
+            if following is not None:
+                following.event.set()
