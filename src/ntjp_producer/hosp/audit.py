@@ -160,7 +160,7 @@ def _write_records(conn, dialect: str, records: list[dict[str, Any]]) -> None:
             # One statement per record (audit row, its persons, the hourly count), sent together:
             # psycopg pipelines an executemany, so the batch costs one round trip before the commit.
             cursor.executemany(
-                db.driver_sql(_PG_RECORD, dialect),
+                db.driver_sql(_PG_RECORD.text, dialect),
                 [
                     {
                         **{k: r[k] for k in _AUDIT_COLUMNS},

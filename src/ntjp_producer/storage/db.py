@@ -64,7 +64,7 @@ def after_fork() -> None:
 
 def _create(url: str) -> Engine:
     url = normalise_url(url)
-    lock, statement = _timeouts["lock"], _timeouts["statement"]
+    lock = _timeouts["lock"]
     # hide_parameters: an error's message never carries the statement's values (personal data) into a log.
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": lock if lock is not None else 30}, hide_parameters=True)
@@ -77,11 +77,7 @@ def _create(url: str) -> Engine:
             cur.close()
 
         return engine
-    options = " ".join(
-        f"-c {name}={int(seconds * 1000)}"
-        for name, seconds in (("lock_timeout", lock), ("statement_timeout", statement))
-        if seconds is not None
-    )
+    options = _pg_options()
     return create_engine(
         url,
         pool_pre_ping=True,
@@ -90,6 +86,20 @@ def _create(url: str) -> Engine:
         hide_parameters=True,
         connect_args={"options": options} if options else {},
     )
+
+
+def _pg_options() -> str:
+    lock, statement = _timeouts["lock"], _timeouts["statement"]
+    return " ".join(
+        f"-c {name}={int(seconds * 1000)}"
+        for name, seconds in (("lock_timeout", lock), ("statement_timeout", statement))
+        if seconds is not None
+    )
+
+
+def _connect_args(_engine: Engine) -> dict:
+    options = _pg_options()
+    return {"options": options} if options else {}
 
 
 def session_factory(url: str) -> sessionmaker[Session]:
@@ -123,20 +133,38 @@ class SmallRead:
         self._sql = sql
         self._sqlite = engine.dialect.name == "sqlite"
         self._local = threading.local()
+        self._unpinged: Engine | None = None
+        self._unpinged_pid: int | None = None
 
     def rows(self) -> list[tuple]:
         if self._sqlite:
             return self._sqlite_rows()
-        conn = self._engine.raw_connection()
-        try:
-            rows = _fetch(conn, self._sql)
-            conn.commit()  # end the read transaction: the next read must see the latest commit
-        except Exception:
-            conn.invalidate()  # a broken connection is not given back for the next call
-            raise
-        finally:
-            conn.close()
-        return rows
+        for attempt in (1, 2):
+            conn = self._pool().raw_connection()
+            try:
+                rows = _fetch(conn, self._sql)
+                conn.commit()  # end the read transaction: the next read must see the latest commit
+                return rows
+            except Exception:
+                conn.invalidate()  # a broken connection is not given back for the next call
+                if attempt == 2:
+                    raise
+            finally:
+                conn.close()
+        raise AssertionError("unreachable")
+
+    def _pool(self) -> Engine:
+        """Its own small pool without a ping per checkout (a second round trip on every call): a
+        connection that broke (a failover, a restarted server) fails the read once, is dropped,
+        and the read is tried again on a new one."""
+        engine = self._unpinged
+        if engine is None or self._unpinged_pid != os.getpid():
+            engine = self._unpinged = create_engine(
+                self._engine.url, pool_pre_ping=False, pool_size=4, max_overflow=12, hide_parameters=True,
+                connect_args=dict(_connect_args(self._engine)),
+            )  # fmt: skip
+            self._unpinged_pid = os.getpid()
+        return engine
 
     def _sqlite_rows(self) -> list[tuple]:
         local = self._local
