@@ -1,0 +1,153 @@
+"""Group commit of HoSp's audit records: calls share transactions, and still no answer leaves
+before its own record is committed, not even when a worker is killed with SIGKILL under load."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from ntjp_producer.hosp.audit import AuditTrail
+from ntjp_producer.storage import db
+from ntjp_producer.storage.group_commit import GroupCommit, NotCommitted
+from tests.helpers import new_database, start_server, stop_server
+from tests.hosp_client import HospClient
+
+
+def _engine(tmp_path):
+    path = tmp_path / "g.db"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (item TEXT PRIMARY KEY)"))
+    return engine, path
+
+
+def _insert(conn, items):
+    time.sleep(0.002)  # a commit that takes a moment, as a durable one does: the queue fills meanwhile
+    cur = conn.cursor()
+    for item in items:
+        if item.startswith("bad"):
+            raise RuntimeError("refused by the database")
+        cur.execute("INSERT INTO t VALUES (?)", (item,))
+    cur.close()
+
+
+def test_concurrent_records_share_commits_and_each_caller_waits_for_its_own(tmp_path):
+    engine, path = _engine(tmp_path)
+    group = GroupCommit(engine, _insert)
+    missing: list[str] = []
+
+    def caller(n: int) -> None:
+        reader = sqlite3.connect(path)  # another connection: sees only what is committed
+        for i in range(20):
+            item = f"{n}-{i}"
+            group.submit(item)
+            if reader.execute("SELECT 1 FROM t WHERE item = ?", (item,)).fetchone() is None:
+                missing.append(item)
+        reader.close()
+
+    threads = [threading.Thread(target=caller, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    (count,) = sqlite3.connect(path).execute("SELECT count(*) FROM t").fetchone()
+    print(f"\n320 records in {group.batches} commits")
+    assert count == 320 and group.items == 320
+    assert missing == [], "a caller was released before its record was committed"
+    assert group.batches < 320 / 2, "concurrent records were not committed together"
+
+
+def test_a_failed_transaction_fails_every_caller_in_it_and_keeps_nothing_of_it(tmp_path):
+    engine, path = _engine(tmp_path)
+    group = GroupCommit(engine, _insert)
+    acknowledged, refused = [], []
+    lock = threading.Lock()
+
+    def caller(item: str) -> None:
+        try:
+            group.submit(item)
+            outcome = acknowledged
+        except NotCommitted as exc:
+            assert exc.orig.args == ("refused by the database",)
+            outcome = refused
+        with lock:
+            outcome.append(item)
+
+    items = [f"good-{i}" for i in range(30)] + ["bad-1"] + [f"late-{i}" for i in range(30)]
+    threads = [threading.Thread(target=caller, args=(item,)) for item in items]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stored = {row[0] for row in sqlite3.connect(path).execute("SELECT item FROM t")}
+    assert "bad-1" in refused
+    assert stored == set(acknowledged), "acknowledged exactly what was committed"
+    assert not stored & set(refused)
+    assert len(acknowledged) + len(refused) == len(items)
+
+
+def _get_bodies(persons: list[dict]) -> list[str]:
+    return [f"<r:personalIdentityNumber>{p['personnummer']}</r:personalIdentityNumber>" for p in persons]
+
+
+@pytest.mark.slow
+def test_every_answer_acknowledged_has_its_record_after_a_worker_is_killed(hosp_extract, tls_dir, tmp_path):
+    """Four clients call Get while one worker is killed with SIGKILL: every call that was answered
+    (HTTP 200, its correlation id in the header) has its audit record."""
+    from ntjp_producer.hosp.importer import import_extract
+
+    url, drop = new_database(tmp_path)
+    db.migrate(url)
+    import_extract(db.session_factory(url), str(hosp_extract))
+    server = start_server(url, tls_dir, tmp_path / "server.log", service="hosp")
+    persons = [json.loads(line) for line in hosp_extract.read_text().splitlines()][:50]
+    answered: list[str] = []
+    failed = [0]
+    lock = threading.Lock()
+    until = time.monotonic() + 4
+
+    def client() -> None:
+        hosp = HospClient(server)
+        i = 0
+        while time.monotonic() < until:
+            inner = _get_bodies(persons)[i % len(persons)]
+            i += 1
+            try:
+                response = hosp.post("GetHealthcareProfessional", inner)
+            except Exception:  # the connection the killed worker held
+                with lock:
+                    failed[0] += 1
+                continue
+            if response.status_code == 200:
+                with lock:
+                    answered.append(response.headers["x-skltp-correlation-id"])
+
+    try:
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        workers = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True)
+        victim = int(workers.stdout.split()[0])
+        os.kill(victim, signal.SIGKILL)
+        for t in threads:
+            t.join()
+    finally:
+        stop_server(server)
+    trail = AuditTrail(db.session_factory(url))
+    with db.engine_for(url).connect() as conn:
+        recorded = {row[0] for row in conn.execute(text("SELECT correlation_id FROM hosp_audit"))}
+    lost = [cid for cid in answered if cid not in recorded]
+    print(f"\nworker {victim} killed: {len(answered)} calls answered, {failed[0]} broken off, "
+          f"{trail.count()} audit records, {len(lost)} answered calls without a record")  # fmt: skip
+    drop()
+    assert len(answered) > 100
+    assert lost == [], "an answer left before its audit record was committed"
