@@ -20,7 +20,7 @@ from ntjp_producer.rivta.calls import Call
 from ntjp_producer.storage import db
 from ntjp_producer.storage.group_commit import GroupCommit
 
-_PG_RECORD = text(
+_PG_RECORD = (
     "WITH a AS (INSERT INTO hosp_audit (at, correlation_id, consumer_correlation_id, caller_hsaid, via_platform, "
     "platform_hsaid, consumer_type, contract, criteria, returned, outcome, refusal) VALUES (:at, :correlation_id, "
     ":consumer_correlation_id, :caller_hsaid, "
@@ -86,17 +86,9 @@ class AuditTrail:
         """Persons answered to this consumer since the hour ``since`` falls in (harvest protection's
         quota): a sum over at most 25 hourly rows, however busy the consumer."""
         hour = since.replace(minute=0, second=0, microsecond=0)
-        dialect = self._engine.dialect.name
-        with db.driver_connection(self._engine) as conn:
-            cursor = conn.cursor()
-            try:
-                cursor.execute(
-                    db.driver_sql(_RETURNED_SINCE, dialect),
-                    {"hsa_id": hsa_id, "hour": hour if dialect == "postgresql" else _sqlite_time(hour)},
-                )
-                (used,) = cursor.fetchone()
-            finally:
-                cursor.close()
+        if self._engine.dialect.name != "postgresql":
+            hour = db.sqlite_datetime(hour)
+        ((used,),) = db.fetch(self._engine, _RETURNED_SINCE, {"hsa_id": hsa_id, "hour": hour})
         return int(used)
 
     def count(self) -> int:
@@ -116,8 +108,9 @@ def _values(call: Call, outcome: str) -> dict[str, Any]:
         "platform_hsaid": call.platform_hsaid,
         "consumer_type": call.consumer_type,
         "contract": call.contract,
-        "criteria": call.criteria,
-        "returned": list(call.returned),
+        # The JSON columns as text, for the driver (SQL NULL when there were no criteria).
+        "criteria": None if call.criteria is None else json.dumps(call.criteria, ensure_ascii=False),
+        "returned": json.dumps(list(call.returned)),
         "outcome": outcome,
         "refusal": call.refusal,
         "persons": persons,
@@ -146,12 +139,6 @@ _RETURNED_SINCE = (
 )
 
 
-def _sqlite_time(at: dt.datetime) -> str:
-    """A UTC instant as SQLAlchemy stores a DateTime in SQLite, so the ORM reads these rows back and
-    text comparison orders them."""
-    return at.strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
 def _write_records(conn, dialect: str, records: list[dict[str, Any]]) -> None:
     """Several calls' records in the group's one transaction (a driver-level connection)."""
     cursor = conn.cursor()
@@ -160,14 +147,12 @@ def _write_records(conn, dialect: str, records: list[dict[str, Any]]) -> None:
             # One statement per record (audit row, its persons, the hourly count), sent together:
             # psycopg pipelines an executemany, so the batch costs one round trip before the commit.
             cursor.executemany(
-                db.driver_sql(_PG_RECORD.text, dialect),
+                db.driver_sql(_PG_RECORD, dialect),
                 [
                     {
                         **{k: r[k] for k in _AUDIT_COLUMNS},
                         "hour": r["hour"],
                         "answered": r["answered"],
-                        "criteria": None if r["criteria"] is None else json.dumps(r["criteria"], ensure_ascii=False),
-                        "returned": json.dumps(r["returned"]),
                         "pnrs": [p for p, _ in r["persons"]],
                         "roles": [role for _, role in r["persons"]],
                     }
@@ -179,14 +164,12 @@ def _write_records(conn, dialect: str, records: list[dict[str, Any]]) -> None:
         hours: dict[tuple[str, str], int] = {}
         for r in records:
             row = {k: r[k] for k in _AUDIT_COLUMNS}
-            row["at"] = _sqlite_time(r["at"])
-            row["criteria"] = None if r["criteria"] is None else json.dumps(r["criteria"], ensure_ascii=False)
-            row["returned"] = json.dumps(r["returned"])
+            row["at"] = db.sqlite_datetime(r["at"])
             cursor.execute(_SQLITE_AUDIT, row)
             (audit_id,) = cursor.fetchone()
             persons.extend((audit_id, p, role) for p, role in r["persons"])
             if r["answered"] and r["caller_hsaid"] is not None:
-                key = (r["caller_hsaid"], _sqlite_time(r["hour"]))
+                key = (r["caller_hsaid"], db.sqlite_datetime(r["hour"]))
                 hours[key] = hours.get(key, 0) + r["answered"]
         if persons:
             cursor.executemany(_SQLITE_PERSON, persons)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ntjp_producer.hosp import extract, personnummer
 from ntjp_producer.hosp.models import HospPerson, HospSearch, HospState
+from ntjp_producer.storage import db
 
 BATCH = 5000
 SEPARATOR = "\x1f"
@@ -63,7 +64,13 @@ class _Writer:
         self.now = now
         if self.dialect == "sqlite":
             # 256 MB for this connection while it imports: index pages stay cached, not re-read.
+            self.default_cache = self.dbapi.execute("PRAGMA cache_size").fetchone()[0]
             self.dbapi.execute("PRAGMA cache_size = -262144")
+
+    def close(self) -> None:
+        """The pooled connection goes back with the page cache it had."""
+        if self.dialect == "sqlite":
+            self.dbapi.execute(f"PRAGMA cache_size = {int(self.default_cache)}")
 
     def __call__(self, people: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
         records = [(p["pnr"], json.dumps(p["record"], ensure_ascii=False)) for p in people]
@@ -77,7 +84,7 @@ class _Writer:
                     for row in search:
                         copy.write_row(row)
             return
-        at = self.now.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's text form of a DateTime
+        at = db.sqlite_datetime(self.now)
         cur = self.dbapi.cursor()
         try:
             cur.executemany("INSERT INTO hosp_person (pnr, record, imported_at) VALUES (?, ?, ?)",
@@ -112,42 +119,44 @@ def import_extract(sessions: sessionmaker[Session], path: str, *, delta: bool = 
 
         conn = session.connection()
         write = _Writer(conn, now)
+        try:
+            def flush() -> None:
+                if delta:
+                    changed = gone + [p["pnr"] for p in people]
+                    if changed:
+                        session.execute(delete(HospSearch).where(HospSearch.pnr.in_(changed)))
+                        session.execute(delete(HospPerson).where(HospPerson.pnr.in_(changed)))
+                if people:
+                    write(people, rows)
+                people.clear()
+                rows.clear()
+                gone.clear()
 
-        def flush() -> None:
-            if delta:
-                changed = gone + [p["pnr"] for p in people]
-                if changed:
-                    session.execute(delete(HospSearch).where(HospSearch.pnr.in_(changed)))
-                    session.execute(delete(HospPerson).where(HospPerson.pnr.in_(changed)))
-            if people:
-                write(people, rows)
-            people.clear()
-            rows.clear()
-            gone.clear()
-
-        for number, item in extract.read(path, delta=delta):
-            lines = number
-            if isinstance(item, extract.Deletion):
-                gone.append(item.pnr)
-                deleted += 1
-            else:
-                people.append({"pnr": item["personnummer"], "record": item})
-                rows.extend(search_rows(item))
-                upserted += 1
-            if len(people) + len(gone) >= BATCH:
-                flush()
-        if not delta and upserted == 0:
-            raise extract.ExtractError(str(path), lines, "a full extract without persons would empty the register")
-        flush()
-        persons = session.scalar(select(func.count()).select_from(HospPerson))
-        state = session.get(HospState, 1) or HospState(id=1)
-        state.persons, state.last_import, state.last_kind, state.last_source = (
-            persons,
-            now,
-            "delta" if delta else "full",
-            str(path),
-        )
-        session.add(state)
+            for number, item in extract.read(path, delta=delta):
+                lines = number
+                if isinstance(item, extract.Deletion):
+                    gone.append(item.pnr)
+                    deleted += 1
+                else:
+                    people.append({"pnr": item["personnummer"], "record": item})
+                    rows.extend(search_rows(item))
+                    upserted += 1
+                if len(people) + len(gone) >= BATCH:
+                    flush()
+            if not delta and upserted == 0:
+                raise extract.ExtractError(str(path), lines, "a full extract without persons would empty the register")
+            flush()
+            persons = session.scalar(select(func.count()).select_from(HospPerson))
+            state = session.get(HospState, 1) or HospState(id=1)
+            state.persons, state.last_import, state.last_kind, state.last_source = (
+                persons,
+                now,
+                "delta" if delta else "full",
+                str(path),
+            )
+            session.add(state)
+        finally:
+            write.close()
     engine = sessions.kw["bind"]
     if engine.dialect.name == "postgresql":
         # Fresh statistics and visibility map now, rather than a planner guessing from an empty table

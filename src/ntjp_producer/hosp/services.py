@@ -124,12 +124,6 @@ def validate_criteria(c: Criteria) -> Criteria:
     return c
 
 
-def _instant(value: Any) -> dt.datetime:
-    """A stored timestamp as SQLAlchemy would have given it: PostgreSQL's driver gives a datetime,
-    SQLite's text is SQLAlchemy's own format for it."""
-    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-
-
 class HospService:
     """Reads go through plain connections, not ORM sessions, and fetch each record as JSON text:
     on the 100-person search that halves the time (6.5 ms to 3.7 ms measured on PostgreSQL)."""
@@ -137,17 +131,10 @@ class HospService:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
         self._engine = sessions.kw["bind"]
-        self._dialect = self._engine.dialect.name
 
     def _persons(self, sql: str, params: dict[str, Any]) -> list[tuple[str, dict[str, Any], dt.datetime]]:
-        with db.driver_connection(self._engine) as conn:
-            cursor = conn.cursor()
-            try:
-                cursor.execute(db.driver_sql(sql, self._dialect), params)
-                rows = cursor.fetchall()
-            finally:
-                cursor.close()
-        return [(pnr, json.loads(record), _instant(at)) for pnr, record, at in rows]
+        rows = db.fetch(self._engine, sql, params)
+        return [(pnr, json.loads(record), db.stored_datetime(at)) for pnr, record, at in rows]
 
     def get(self, pnr: str, consumer: ConsumerType) -> Items | None:
         """Raises InvalidCriteria for a malformed number (check digit included)."""

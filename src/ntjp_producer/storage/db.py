@@ -8,6 +8,7 @@ or serves, so a deployment never runs code against an older schema.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import os
 import re
@@ -77,14 +78,8 @@ def _create(url: str) -> Engine:
             cur.close()
 
         return engine
-    options = _pg_options()
     return create_engine(
-        url,
-        pool_pre_ping=True,
-        pool_size=5,
-        max_overflow=5,
-        hide_parameters=True,
-        connect_args={"options": options} if options else {},
+        url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True, connect_args=_pg_connect_args()
     )
 
 
@@ -97,7 +92,7 @@ def _pg_options() -> str:
     )
 
 
-def _connect_args(_engine: Engine) -> dict:
+def _pg_connect_args() -> dict:
     options = _pg_options()
     return {"options": options} if options else {}
 
@@ -131,7 +126,8 @@ class SmallRead:
     def __init__(self, engine: Engine, sql: str) -> None:
         self._engine = engine
         self._sql = sql
-        self._sqlite = engine.dialect.name == "sqlite"
+        # A per-thread connection needs a file every thread can open (not an in-memory database).
+        self._sqlite = engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
         self._local = threading.local()
         self._unpinged: Engine | None = None
         self._unpinged_pid: int | None = None
@@ -139,6 +135,8 @@ class SmallRead:
     def rows(self) -> list[tuple]:
         if self._sqlite:
             return self._sqlite_rows()
+        if self._engine.dialect.name != "postgresql":
+            return fetch(self._engine, self._sql)
         for attempt in (1, 2):
             conn = self._pool().raw_connection()
             try:
@@ -161,7 +159,7 @@ class SmallRead:
         if engine is None or self._unpinged_pid != os.getpid():
             engine = self._unpinged = create_engine(
                 self._engine.url, pool_pre_ping=False, pool_size=4, max_overflow=12, hide_parameters=True,
-                connect_args=dict(_connect_args(self._engine)),
+                connect_args=_pg_connect_args(),
             )  # fmt: skip
             self._unpinged_pid = os.getpid()
         return engine
@@ -184,13 +182,31 @@ class SmallRead:
             raise
 
 
-def _fetch(conn, sql: str) -> list[tuple]:
+def _fetch(conn, sql: str, params: dict | None = None) -> list[tuple]:
     cursor = conn.cursor()
     try:
-        cursor.execute(sql)
+        cursor.execute(sql, params or {})
         return [tuple(r) for r in cursor.fetchall()]
     finally:
         cursor.close()
+
+
+def fetch(engine: Engine, sql: str, params: dict | None = None) -> list[tuple]:
+    """Run one fixed statement (``:name`` parameters) on a pooled driver-level connection."""
+    with driver_connection(engine) as conn:
+        return _fetch(conn, driver_sql(sql, engine.dialect.name), params)
+
+
+def sqlite_datetime(at: dt.datetime) -> str:
+    """A UTC instant as SQLAlchemy stores a DateTime in SQLite: the ORM reads it back, and text
+    comparison orders it. For statements written at the driver level."""
+    return at.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def stored_datetime(value: dt.datetime | str) -> dt.datetime:
+    """A DateTime column read at the driver level, as SQLAlchemy would have given it (PostgreSQL's
+    driver gives a datetime; SQLite holds ``sqlite_datetime``'s text)."""
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 @contextlib.contextmanager
