@@ -69,3 +69,21 @@ def test_log_redaction_takes_identity_numbers_and_leaves_correlation_ids():
     for cid in ["0e123456-4907-4a97-a972-2e32684a3bc1", *(str(uuid.uuid4()) for _ in range(2000))]:
         assert redact(f'"correlation_id": "{cid}"') == f'"correlation_id": "{cid}"', cid
     assert redact("within_target 0.199712121212") == "within_target 0.199712121212"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("true", True), (" 1 ", True), ("false", False), ("0", False), (None, False)],
+)
+def test_aven_ej_aktiva_reads_every_xs_boolean_spelling(value, expected):
+    """xs:boolean allows true/false/1/0 with surrounding white space; absent means false."""
+    from lxml import etree
+
+    from ntjp_producer import ns
+    from ntjp_producer.fmb.soap import GET_FMB, _aven_ej_aktiva
+
+    r = ns.fmb_responder(GET_FMB)
+    request = etree.Element(f"{{{r}}}{GET_FMB}")
+    if value is not None:
+        etree.SubElement(request, f"{{{r}}}avenEjAktiva").text = value
+    assert _aven_ej_aktiva(request, GET_FMB) is expected
