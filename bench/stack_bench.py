@@ -13,6 +13,7 @@ machine shared by clients and servers; the ratios hold.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import multiprocessing
@@ -141,8 +142,56 @@ def scenario(name, server, client, contract, bodies, clients, args, work) -> dic
     return row
 
 
-class _Skip(Exception):
-    """A product left out with --only."""
+def resident_mb(server) -> list[float]:
+    """Resident memory of each of the producer's workers (the gunicorn master's children)."""
+    pids = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True).stdout.split()
+    sizes = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{pid}/status").read_text()
+            sizes.append(int(status.split("VmRSS:")[1].split()[0]) / 1024)
+    return sizes
+
+
+def run_fmb(url: str, args, work: Path) -> list[dict]:
+    server = start_server(url, work / "tls", work / "fmb.log")
+    try:
+        k40 = "<r:diagnosKod><c:code>K40</c:code></r:diagnosKod>"
+        rows = [
+            scenario("FMB GetFmb without parameters (all 439)", server, "region", "GetFmb",
+                     [envelope(FMB, "GetFmb")], 4, args, work),
+            scenario("FMB GetFmb for K40", server, "region", "GetFmb", [envelope(FMB, "GetFmb", k40)], 8, args, work),
+            scenario("FMB GetVersions", server, "region", "GetVersions", [envelope(FMB, "GetVersions")], 8, args, work),
+        ]  # fmt: skip
+        print(f"{'':58s} FMB workers resident, caches warm: {', '.join(f'{mb:.0f} MB' for mb in resident_mb(server))}")
+        return rows
+    finally:
+        stop_server(server)
+
+
+def run_hosp(url: str, sample: list[dict], args, work: Path) -> list[dict]:
+    server = start_server(url, work / "tls", work / "hosp.log", service="hosp")
+    try:
+        gets = [envelope(HOSP, "GetHealthcareProfessional",
+                         f"<r:personalIdentityNumber>{p['personnummer']}</r:personalIdentityNumber>") for p in sample]
+        by_name = [envelope(HOSP, "SearchHealthcareProfessionals",
+                            f"<r:birthDate>{p['personnummer'][:8]}</r:birthDate><r:surname>{p['efternamn'][:3]}</r:surname>")
+                   for p in sample]
+        by_place = [envelope(HOSP, "SearchHealthcareProfessionals",
+                             f"<r:professionCode>SJ</r:professionCode><r:municipalityCode>{p['folkbokforing']['kommun']}"
+                             "</r:municipalityCode>") for p in sample[:200]]  # fmt: skip
+        rows = [
+            scenario("HoSp Get (public provider, audited)", server, "region", "GetHealthcareProfessional",
+                     gets, 4, args, work),
+            scenario("HoSp Search surname + birth date (public provider)", server, "region",
+                     "SearchHealthcareProfessionals", by_name, 4, args, work),
+            scenario("HoSp Search profession + municipality (IVO)", server, "ivo",
+                     "SearchHealthcareProfessionals", by_place, 4, args, work),
+        ]  # fmt: skip
+        print(f"{'':58s} HoSp workers resident: {', '.join(f'{mb:.0f} MB' for mb in resident_mb(server))}")
+        return rows
+    finally:
+        stop_server(server)
 
 
 def main() -> int:
@@ -187,45 +236,10 @@ def main() -> int:
     print(f"{'scenario':58s} {'cl':>3s} {'bytes':>9s} {'prod/s':>9s} {'floor/s':>9s} {'ratio':>7s} "
           f"{'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s}")  # fmt: skip
     rows = []
-    fmb = start_server(fmb_url, work / "tls", work / "fmb.log") if args.only != "hosp" else None
-    try:
-        if fmb is None:
-            raise _Skip
-        k40 = "<r:diagnosKod><c:code>K40</c:code></r:diagnosKod>"
-        rows.append(scenario("FMB GetFmb without parameters (all 439)", fmb, "region", "GetFmb",
-                             [envelope(FMB, "GetFmb")], 4, args, work))  # fmt: skip
-        rows.append(scenario("FMB GetFmb for K40", fmb, "region", "GetFmb", [envelope(FMB, "GetFmb", k40)], 8,
-                             args, work))  # fmt: skip
-        rows.append(scenario("FMB GetVersions", fmb, "region", "GetVersions", [envelope(FMB, "GetVersions")], 8,
-                             args, work))  # fmt: skip
-    except _Skip:
-        pass
-    finally:
-        if fmb is not None:
-            stop_server(fmb)
-    hosp = start_server(hosp_url, work / "tls", work / "hosp.log", service="hosp") if args.only != "fmb" else None
-    try:
-        if hosp is None:
-            raise _Skip
-        gets = [envelope(HOSP, "GetHealthcareProfessional",
-                         f"<r:personalIdentityNumber>{p['personnummer']}</r:personalIdentityNumber>") for p in sample]
-        by_name = [envelope(HOSP, "SearchHealthcareProfessionals",
-                            f"<r:birthDate>{p['personnummer'][:8]}</r:birthDate><r:surname>{p['efternamn'][:3]}</r:surname>")
-                   for p in sample]
-        by_place = [envelope(HOSP, "SearchHealthcareProfessionals",
-                             f"<r:professionCode>SJ</r:professionCode><r:municipalityCode>{p['folkbokforing']['kommun']}"
-                             "</r:municipalityCode>") for p in sample[:200]]  # fmt: skip
-        rows.append(scenario("HoSp Get (public provider, audited)", hosp, "region", "GetHealthcareProfessional",
-                             gets, 4, args, work))  # fmt: skip
-        rows.append(scenario("HoSp Search surname + birth date (public provider)", hosp, "region",
-                             "SearchHealthcareProfessionals", by_name, 4, args, work))  # fmt: skip
-        rows.append(scenario("HoSp Search profession + municipality (IVO)", hosp, "ivo",
-                             "SearchHealthcareProfessionals", by_place, 4, args, work))  # fmt: skip
-    except _Skip:
-        pass
-    finally:
-        if hosp is not None:
-            stop_server(hosp)
+    if args.only != "hosp":
+        rows += run_fmb(fmb_url, args, work)
+    if args.only != "fmb":
+        rows += run_hosp(hosp_url, sample, args, work)
     drop_fmb()
     drop_hosp()
     if args.json:

@@ -46,7 +46,7 @@ trap cleanup EXIT
 
 "${RUN[@]}" "$BIN/initdb" -D "$DATA/db" -U ntjp --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
 "${RUN[@]}" "$BIN/pg_ctl" -D "$DATA/db" -w -l "$DATA/server.log" \
-  -o "-c listen_addresses=127.0.0.1 -p $PORT -k $DATA -c fsync=${NTJP_PG_FSYNC:-off} -c max_connections=200" start >/dev/null
+  -o "-c listen_addresses=127.0.0.1 -p $PORT -k $DATA -c fsync=${NTJP_PG_FSYNC:-off} -c max_connections=200 ${NTJP_PG_OPTIONS:-}" start >/dev/null
 
 export NTJP_TEST_DATABASE_URL="postgresql://ntjp@127.0.0.1:$PORT/postgres"
 echo "with-postgres: PostgreSQL $("$BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT" >&2
