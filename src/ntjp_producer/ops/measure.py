@@ -10,11 +10,13 @@ retried with the next flush; it never fails a call.
 from __future__ import annotations
 
 import atexit
+import bisect
 import datetime as dt
 import logging
 import os
 import threading
-from dataclasses import dataclass
+import time
+from typing import NamedTuple
 
 from sqlalchemy import Engine
 
@@ -26,8 +28,7 @@ log = logging.getLogger(__name__)
 OUTCOMES = ("ok", "client_fault", "server_fault", "refused")
 
 
-@dataclass(frozen=True)
-class Observation:
+class Observation(NamedTuple):
     service: str
     contract: str
     outcome: str  # ok, client_fault, server_fault, refused
@@ -38,10 +39,8 @@ class Observation:
 
 
 def bucket_index(ms: float) -> int:
-    for i, bound in enumerate(BUCKETS_MS):
-        if ms <= bound:
-            return i
-    return len(BUCKETS_MS)
+    """The first bucket whose upper bound (inclusive) holds ``ms``; past the last, the overflow."""
+    return bisect.bisect_left(BUCKETS_MS, ms)
 
 
 class _Prometheus:
@@ -81,6 +80,7 @@ class Recorder:
         self._thread_pid: int | None = None
         self._stop = threading.Event()
         self._children: dict[tuple, tuple] = {}
+        self._minute: tuple[int, dt.datetime] = (-1, dt.datetime.min)
 
     def observe(self, o: Observation) -> None:
         route = "platform" if o.via_platform else "direct"
@@ -100,7 +100,10 @@ class Recorder:
         if self.engine is None:
             return
         ms = o.seconds * 1000
-        minute = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+        number = int(time.time() // 60)
+        if number != self._minute[0]:  # one datetime a minute, not one a call
+            self._minute = (number, dt.datetime.fromtimestamp(number * 60, dt.UTC))
+        minute = self._minute[1]
         key = (minute, o.service, o.contract, o.outcome)
         with self._lock:
             row = self._pending.get(key)

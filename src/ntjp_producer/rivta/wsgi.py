@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 CORRELATION_HEADER = "x-skltp-correlation-id"
 _CORRELATION_ENV = "HTTP_" + CORRELATION_HEADER.upper().replace("-", "_")
 _XML = "text/xml; charset=utf-8"
+_ENVELOPE11, _ENVELOPE12 = f"{{{ns.SOAP11_ENV}}}Envelope", f"{{{ns.SOAP12_ENV}}}Envelope"
+_HEADER, _BODY = f"{{{ns.SOAP11_ENV}}}Header", f"{{{ns.SOAP11_ENV}}}Body"
+_LOGICAL_ADDRESS = f"{{{ns.REGISTRY}}}LogicalAddress"
 
 
 def sent_correlation_id(environ) -> str | None:
@@ -229,11 +232,11 @@ class RivtaApplication:
         return data
 
     def _check_envelope(self, contract: Contract, root: etree._Element) -> etree._Element:
-        if root.tag == f"{{{ns.SOAP12_ENV}}}Envelope":
+        if root.tag == _ENVELOPE12:
             raise RivtaFault(VERSION_MISMATCH, "SOAP 1.2 envelope; RIV-TA uses SOAP 1.1")
-        if root.tag != f"{{{ns.SOAP11_ENV}}}Envelope":
+        if root.tag != _ENVELOPE11:
             raise RivtaFault(VERSION_MISMATCH, "Not a SOAP 1.1 envelope")
-        header_tag, body_tag = f"{{{ns.SOAP11_ENV}}}Header", f"{{{ns.SOAP11_ENV}}}Body"
+        header_tag, body_tag = _HEADER, _BODY
         parts = [c for c in root if isinstance(c.tag, str)]
         tags = [c.tag for c in parts]
         if body_tag not in tags:
@@ -258,9 +261,9 @@ class RivtaApplication:
         return request
 
     def _check_logical_address(self, header: etree._Element | None) -> None:
-        addresses = [] if header is None else header.findall(f"{{{ns.REGISTRY}}}LogicalAddress")
+        addresses = [] if header is None else header.findall(_LOGICAL_ADDRESS)
         if not addresses or not (addresses[0].text or "").strip():
-            raise RivtaFault(CLIENT, f"LogicalAddress header ({{{ns.REGISTRY}}}LogicalAddress) is missing")
+            raise RivtaFault(CLIENT, f"LogicalAddress header ({_LOGICAL_ADDRESS}) is missing")
         if len(addresses) > 1:
             raise RivtaFault(CLIENT, "More than one LogicalAddress header")
         address = addresses[0].text.strip()
