@@ -7,7 +7,7 @@ DB ?= sqlite:///var/ntjp.db
 HOSP_DB ?= sqlite:///var/hosp.db
 TLS ?= var/tls
 
-.PHONY: run check bench test lint test-sqlite test-postgres clean
+.PHONY: run check bench test lint test-sqlite test-postgres cluster cluster-down test-cluster clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ run: $(STAMP)
 	$(BIN)/ntjp-producer hosp import var/hosp-register.jsonl --db $(HOSP_DB)
 	$(BIN)/ntjp-producer serve --service hosp --db $(HOSP_DB) --tls-dir $(TLS) --bind 127.0.0.1:8444 \
 	  --ops-bind 127.0.0.1:9101 & hosp=$$!; \
-	  trap 'kill $$hosp 2>/dev/null' EXIT INT TERM; \
+	  trap 'kill -INT $$hosp 2>/dev/null' EXIT INT TERM; \
 	  $(BIN)/ntjp-producer serve --service fmb --db $(DB) --tls-dir $(TLS) --bind 127.0.0.1:8443
 
 ## Check the FMB producer that `make run` serves, as a generated consumer reads it (another terminal).
@@ -41,13 +41,25 @@ bench: $(STAMP)
 test: lint test-sqlite test-postgres
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench deploy/cluster
 
 test-sqlite: $(STAMP)
 	$(BIN)/pytest
 
 test-postgres: $(STAMP)
 	scripts/with-postgres.sh $(BIN)/pytest
+
+## The production topology on this machine (deploy/README.md): HAProxy, two nodes per service,
+## PostgreSQL primary and synchronous standby under Patroni and etcd. Installs what it lacks.
+cluster: $(STAMP)
+	deploy/cluster up
+
+cluster-down:
+	deploy/cluster down
+
+## The topology's promises under load: node kills, a rolling restart, losing the primary (CI runs it).
+test-cluster: $(STAMP)
+	NTJP_CLUSTER_TESTS=1 $(BIN)/pytest -s tests/cluster
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache test-artifacts

@@ -105,3 +105,14 @@ def test_aven_ej_aktiva_reads_every_xs_boolean_spelling(value, expected):
     if value is not None:
         etree.SubElement(request, f"{{{r}}}avenEjAktiva").text = value
     assert _aven_ej_aktiva(request, GET_FMB) is expected
+
+
+@pytest.mark.parametrize("service", ["fmb", "hosp"])
+def test_deploy_settings_files_load(service):
+    """The settings a real node is given (deploy/etc) are all settings the producer knows."""
+    from pathlib import Path
+
+    from ntjp_producer import settings
+
+    s = settings.load(Path(__file__).parents[1] / "deploy" / "etc" / f"{service}.toml", environ={})
+    assert s.service == service and s.drain_seconds == 5 and "target_session_attrs=read-write" in s.db

@@ -53,6 +53,11 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
     timeout: int = 30
+    # On SIGTERM: seconds a node keeps answering, /health saying "draining" and every answer closing
+    # its connection, so the load balancer moves new calls elsewhere before the node stops; then
+    # up to graceful_timeout for the calls in flight. Ctrl-C (SIGINT) stops at once.
+    drain_seconds: float = 5.0
+    graceful_timeout: int = 10
     # The producer's own base URL as consumers reach it (JSON API links); empty: from the request.
     base_url: str = ""
     # HoSp's consumer registry (TOML); empty: consumers.toml in the TLS folder.

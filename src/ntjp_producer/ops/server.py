@@ -122,8 +122,9 @@ class Alerts:
                 log.exception("SLA alert check failed")
 
 
-def start(settings: Settings, contracts: list[str]) -> threading.Event:
-    """Start the listener and the alert check in background threads of this (master) process."""
+def start(settings: Settings, contracts: list[str], draining: Callable[[], bool] = lambda: False) -> threading.Event:
+    """Start the listener and the alert check in background threads of this (master) process.
+    ``draining`` says the node is stopping: /health answers 503 from then on, before its database."""
     from ntjp_producer.storage import db
 
     engine = db.engine_for(settings.db)
@@ -141,6 +142,8 @@ def start(settings: Settings, contracts: list[str]) -> threading.Event:
                 elif self.path in ("/", "/status"):
                     body = status.page(engine, settings.service, contracts, health(), settings)
                     self._send(200, "text/html; charset=utf-8", body.encode())
+                elif self.path == "/health" and draining():
+                    self._send(503, "application/json", json.dumps({"status": "draining"}).encode())
                 elif self.path == "/health":
                     state = health()
                     # 503 for a database that does not answer and for "degraded" (HoSp's audit trail

@@ -1,12 +1,23 @@
-"""Running a producer under gunicorn with mutual TLS."""
+"""Running a producer under gunicorn with mutual TLS, and stopping it without losing a call.
+
+SIGTERM (systemd's stop, a rolling restart) drains the node before gunicorn's graceful stop: for
+``drain_seconds`` the operations ``/health`` answers 503 "draining", so the load balancer takes the
+node out, and every answer closes its connection, so keep-alive clients reconnect (to the other
+node); then the listeners close and the calls in flight get ``graceful_timeout`` to finish.
+SIGINT (Ctrl-C) stops at once.
+"""
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import signal
 import tempfile
+import threading
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from ntjp_producer import logs
 from ntjp_producer.settings import Settings
@@ -25,7 +36,15 @@ class ProducerServer(BaseApplication):
         # listener in the master sums them. Must be set before prometheus_client is imported.
         if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ntjp-metrics-")
+        # Set by the master when it starts draining; the workers it forks share the page.
+        self.draining = multiprocessing.RawValue("b", 0)
         super().__init__()
+
+    def run(self) -> None:
+        try:
+            _DrainingArbiter(self).run()
+        except RuntimeError as exc:
+            raise SystemExit(f"ntjp-producer: {exc}") from None
 
     def load_config(self) -> None:
         s = self.settings
@@ -46,7 +65,7 @@ class ProducerServer(BaseApplication):
 
                 logs.setup(s.log_level)
                 try:
-                    ops.start(s, CONTRACTS.get(s.service, []))
+                    ops.start(s, CONTRACTS.get(s.service, []), draining=lambda: bool(self.draining.value))
                 except OSError as exc:  # the producer still serves; operations must see this line
                     logging.getLogger("ntjp_producer.ops").error(
                         "operations listener not started", extra={"ops_bind": s.ops_bind, "reason": str(exc)}
@@ -66,7 +85,7 @@ class ProducerServer(BaseApplication):
             "worker_class": "ntjp_producer.transport.worker.ProducerWorker",
             "threads": s.threads,
             "timeout": s.timeout,
-            "graceful_timeout": 10,
+            "graceful_timeout": s.graceful_timeout,
             "keepalive": 5,
             "certfile": str(tls_dir / tls.SERVER_CERT),
             "keyfile": str(tls_dir / tls.SERVER_KEY),
@@ -90,3 +109,21 @@ class ProducerServer(BaseApplication):
 
         logs.setup(self.settings.log_level)
         return create_app(self.settings)
+
+
+class _DrainingArbiter(Arbiter):
+    """gunicorn's master, with SIGTERM starting a drain first (see the module's docstring)."""
+
+    _drain_timer: threading.Timer | None = None
+
+    def handle_term(self) -> None:
+        seconds = self.app.settings.drain_seconds
+        if self._drain_timer is not None or seconds <= 0:
+            raise StopIteration  # the drain is over (or asked for again): gunicorn's graceful stop
+        self.app.draining.value = 1
+        logging.getLogger("ntjp_producer.transport").warning(
+            "draining: no new calls are taken once the load balancer sees /health", extra={"seconds": seconds}
+        )
+        self._drain_timer = threading.Timer(seconds, self.SIG_QUEUE.put_nowait, (signal.SIGTERM,))
+        self._drain_timer.daemon = True
+        self._drain_timer.start()

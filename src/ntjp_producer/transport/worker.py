@@ -180,6 +180,9 @@ class ProducerWorker(ThreadWorker):
     # -- one request, with its deadline -------------------------------------------------------------
 
     def handle(self, conn: _Conn):
+        draining = getattr(self.app, "draining", None)
+        if draining is not None and draining.value:
+            self.max_keepalived = 0  # every answer from now on closes its connection (gthread's rule)
         sock = conn.sock
         if isinstance(sock, DeadlineSSLSocket):
             sock.request_deadline = time.monotonic() + self.request_timeout

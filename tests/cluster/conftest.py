@@ -1,0 +1,56 @@
+"""The whole production topology on loopback (deploy/cluster), once for the cluster tests.
+
+Run by ``make test-cluster`` (NTJP_CLUSTER_TESTS=1); the ordinary suite leaves this folder out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CLUSTER = REPO / "deploy" / "cluster"
+# The load is one consumer asking for thousands of persons a minute: harvest protection would
+# rightly refuse it within seconds, so the nodes get a quota the tests do not reach.
+ENV = {**os.environ, "NTJP_HARVEST_QUOTA_PERSONS": "100000000"}
+
+
+class Cluster:
+    def __init__(self, root: Path, base_port: int) -> None:
+        self.root, self.base_port = root, base_port
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(CLUSTER), "--dir", str(self.root), "--base-port", str(self.base_port), *args],
+            capture_output=True, text=True, check=check, timeout=600, env=ENV,
+        )  # fmt: skip
+
+    def status(self) -> dict:
+        return json.loads(self.run("status", "--json").stdout)
+
+    def component(self, name: str) -> dict:
+        return next(c for c in self.status()["components"] if c["name"] == name)
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cluster")
+    root.chmod(0o755)  # the database members run as the postgres user when the tests run as root
+    for parent in root.parents:
+        if parent == Path("/"):
+            break
+        if os.geteuid() == 0 and not (parent.stat().st_mode & 0o001):
+            parent.chmod(parent.stat().st_mode | 0o001)  # traversable, not readable
+    c = Cluster(root, int(os.environ.get("NTJP_CLUSTER_BASE_PORT", "48000")))
+    up = c.run("up", check=False)
+    if up.returncode != 0:
+        logs = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted((root / "logs").glob("*.log")))
+        c.run("down", "--keep", check=False)
+        pytest.fail(f"deploy/cluster up failed:\n{up.stdout}\n{up.stderr}\n{logs}")
+    yield c
+    c.run("down", "--keep", check=False)
