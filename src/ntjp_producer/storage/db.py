@@ -16,11 +16,12 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = 0x6E746A70  # "ntjp": the advisory lock every migration takes on PostgreSQL
 
 
 def normalise_url(url: str) -> str:
@@ -110,6 +111,10 @@ def migrate(url: str) -> None:
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
     with engine_for(url).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Two nodes starting at once (a rollout) must not both migrate: the second waits, then
+            # finds the schema current. Released at the commit.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
