@@ -36,6 +36,19 @@ def cmd_certs_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_certs_crl(args: argparse.Namespace) -> int:
+    from ntjp_producer.transport import certs
+
+    try:
+        path = certs.write_crl(args.dir, args.revoke)
+    except FileNotFoundError as exc:
+        print(f"ntjp-producer: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    listed = ", ".join(args.revoke) or "no certificates"
+    print(f"wrote {path}: revokes {listed}")
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from ntjp_producer.storage import db
 
@@ -337,6 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir")
     p.add_argument("--force", action="store_true", help="replace an existing set")
     p.set_defaults(func=cmd_certs_init)
+    p = certs.add_parser("crl", help="sign a new revocation list for the dev CA (serving producers take it up)")
+    p.add_argument("dir")
+    p.add_argument("--revoke", action="append", default=[], metavar="NAME", help="a client (clients/NAME.pem)")
+    p.set_defaults(func=cmd_certs_crl)
 
     dbp = sub.add_parser("db", help="database schema").add_subparsers(dest="sub", required=True)
     p = dbp.add_parser("upgrade", help="migrate the database to the newest schema")

@@ -7,9 +7,11 @@ lost. Each prints its figures (pytest -s, or in the failure report).
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -105,6 +107,41 @@ def test_a_release_imported_under_load_is_answered_wholly_from_one_release(clust
     assert len(before) == 1 and len(after) == 1 and before != after, (before, after)
     assert seen == before | after, "an answer that is neither the old release nor the new one"
     assert all(r.ok for r in load.results)
+
+
+def _answered(url: str, tls_dir: Path, client: str) -> bool:
+    """One call on a new connection through HAProxy as ``client``: answered, or refused."""
+    host, port = url.removeprefix("https://").rsplit(":", 1)
+    ctx = ssl.create_default_context(cafile=str(tls_dir / "ca.pem"))
+    ctx.load_cert_chain(str(tls_dir / "clients" / f"{client}.pem"), str(tls_dir / "clients" / f"{client}-key.pem"))
+    conn = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=10)
+    try:
+        conn.request("POST", "/GetVersions/1/rivtabp21", body=envelope(FMB, "GetVersions"),
+                     headers={"Content-Type": "text/xml; charset=utf-8"})  # fmt: skip
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def test_a_revoked_client_is_refused_and_let_in_again_without_a_restart(cluster):
+    status = cluster.status()
+    tls_dir, url = Path(status["tls_dir"]), status["urls"]["fmb"]
+    pids = {c["name"]: c["pid"] for c in status["components"] if c["kind"] == "producer"}
+
+    def all_(client: str, expected: bool) -> bool:  # several calls, so both FMB nodes answer
+        return all(_answered(url, tls_dir, client) is expected for _ in range(6))
+
+    assert all_("socialnamnd", True)
+    subprocess.run([str(PRODUCER), "certs", "crl", str(tls_dir), "--revoke", "socialnamnd"], check=True)
+    time.sleep(1.5)  # each worker looks at the TLS files at most once a second
+    assert all_("socialnamnd", False), "the revoked certificate is still let in"
+    assert all_("region", True)
+    subprocess.run([str(PRODUCER), "certs", "crl", str(tls_dir)], check=True)
+    time.sleep(1.5)
+    assert all_("socialnamnd", True), "not let in again after the new list"
+    assert {c["name"]: c["pid"] for c in cluster.status()["components"] if c["kind"] == "producer"} == pids
 
 
 def test_kill_9_of_one_fmb_and_one_hosp_node(cluster):

@@ -2,7 +2,8 @@
 caller, each with its organisation's HSA-id in the subject's serialNumber, as RIV-TA has it.
 
 The HSA-ids are made up for development and tests; they are not the organisations' real ids.
-Tests also get an expired client certificate and one from a different CA.
+Tests also get an expired client certificate and one from a different CA. The dev CA also signs a
+certificate revocation list (``crl.pem``), empty at first; ``certs crl --revoke NAME`` lists clients.
 """
 
 from __future__ import annotations
@@ -151,6 +152,8 @@ def init(directory: str | Path, *, force: bool = False) -> list[Path]:
     out = Path(directory)
     if (out / "ca.pem").exists() and not force:
         write_consumers(out)
+        if not (out / "crl.pem").exists() and (out / "ca-key.pem").exists():
+            write_crl(out)  # a folder made before the CRL existed
         return []
     if force and (out / CONSUMERS_FILE).exists():
         (out / CONSUMERS_FILE).unlink()
@@ -219,4 +222,38 @@ def init(directory: str | Path, *, force: bool = False) -> list[Path]:
         _write(clients / f"{name}.pem", cert, key, clients / f"{name}-key.pem")
         written.append(clients / f"{name}.pem")
     write_consumers(out)
+    write_crl(out)
     return written
+
+
+def write_crl(directory: str | Path, revoke: list[str] | tuple[str, ...] = (), *, days: int = 30) -> Path:
+    """The dev CA's revocation list, listing exactly the client certificates named (``clients/NAME.pem``).
+
+    Written to a new file and renamed into place, so a worker never reads half a list. ``days``
+    until its next update (a negative number makes an expired list, for tests)."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    out = Path(directory)
+    ca_cert = x509.load_pem_x509_certificate((out / "ca.pem").read_bytes())
+    ca_key = load_pem_private_key((out / "ca-key.pem").read_bytes(), password=None)
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(min(now, now + dt.timedelta(days=days)) - dt.timedelta(days=1))
+        .next_update(now + dt.timedelta(days=days))
+    )
+    for name in revoke:
+        path = out / "clients" / f"{name}.pem"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: no such client certificate to revoke")
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(cert.serial_number).revocation_date(now).build()
+        )
+    crl = builder.sign(ca_key, hashes.SHA256())
+    target = out / "crl.pem"
+    tmp = out / "crl.pem.new"
+    tmp.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    tmp.replace(target)
+    return target

@@ -1,7 +1,8 @@
 """The server's TLS context: TLS 1.2 or newer with AEAD suites only, and a client certificate
 signed by our CA, always.
 
-A client without a certificate, with an expired one, or with one from another CA is refused in the
+A client without a certificate, with an expired one, with one from another CA, or with one the
+certificate revocation list (``crl.pem``, when the TLS folder has one) lists is refused in the
 handshake; one whose certificate is not meant for a TLS client (no clientAuth extended key usage, or
 a CA certificate) is refused right after it (``client_certificate_problem``, called by the worker),
 before any of its request is read.
@@ -21,6 +22,25 @@ TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 CA = "ca.pem"
 SERVER_CERT = "server.pem"
 SERVER_KEY = "server-key.pem"
+# The CA's certificate revocation list(s), PEM; with it every client certificate is checked against
+# its issuer's list, and a missing or expired list for that issuer refuses the client (fail closed).
+CRL = "crl.pem"
+TRUST_FILES = (CA, CRL, SERVER_CERT, SERVER_KEY)
+
+
+def trust_stamp(tls_dir: str | Path) -> tuple:
+    """What the TLS folder's trust files are now (which file, its inode, size and mtime): a worker
+    builds a new context when this moves, so a new CRL, CA bundle or server certificate is taken up
+    without a restart."""
+    stamp = []
+    for name in TRUST_FILES:
+        try:
+            st = (Path(tls_dir) / name).stat()
+        except FileNotFoundError:
+            stamp.append((name, None))
+            continue
+        stamp.append((name, st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(stamp)
 
 
 def server_context(tls_dir: str | Path) -> ssl.SSLContext:
@@ -33,6 +53,9 @@ def server_context(tls_dir: str | Path) -> ssl.SSLContext:
     ctx.set_ciphers(TLS12_CIPHERS)
     ctx.load_cert_chain(str(tls_dir / SERVER_CERT), str(tls_dir / SERVER_KEY))
     ctx.load_verify_locations(cafile=str(tls_dir / CA))
+    if (tls_dir / CRL).is_file():
+        ctx.load_verify_locations(cafile=str(tls_dir / CRL))
+        ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
     ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
 

@@ -14,6 +14,12 @@ thread. This worker changes three things and leaves the rest of gthread as it is
   fault if it got as far as the body.
 - Writing an answer has its own timeout, so a client that never reads cannot hold a thread either.
 
+Two more things a running node needs: a new CRL, CA bundle or server certificate in the TLS folder
+is taken up without a restart (the worker looks at the files at most once a second, builds a new
+context for new handshakes, and tells connections made under the old one to close after their next
+answer, so every client is checked against the new trust within one call); and while the node
+drains (``transport/server.py``) every answer closes its connection.
+
 With those bounds, a thread is held by a slow client for ``request_timeout`` at most, and the
 thread count (``threads``) is sized so that a handful of such clients leave most threads free.
 """
@@ -72,6 +78,7 @@ class DeadlineSSLSocket(ssl.SSLSocket):
 
 class _Conn(TConn):
     handshaken = False
+    trust = 0  # the generation of the worker's TLS context this connection was accepted under
 
     def init(self) -> None:
         if self.handshaken and not self.initialized:
@@ -96,11 +103,37 @@ class ProducerWorker(ThreadWorker):
         )
         self.handshakes: list[_Conn] = []
         self.tls_context: ssl.SSLContext | None = None
+        self.trust, self._trust_stamp, self._trust_checked = 0, None, 0.0
         if self.cfg.is_ssl:
-            # One context for the worker's life; gunicorn would build one per connection.
-            self.tls_context = self.cfg.ssl_context(self.cfg, None)
-            self.tls_context.sslsocket_class = DeadlineSSLSocket
+            # One context until the trust files change; gunicorn would build one per connection.
+            self._trust_stamp = tls.trust_stamp(s.tls_dir)
+            self.tls_context = self._new_context()
         super().init_process()
+
+    def _new_context(self) -> ssl.SSLContext:
+        context = self.cfg.ssl_context(self.cfg, None)
+        context.sslsocket_class = DeadlineSSLSocket
+        return context
+
+    def _check_trust(self) -> None:
+        """A new CRL, CA bundle or server certificate: a new context, and a new generation."""
+        now = time.monotonic()
+        if now - self._trust_checked < 1.0:
+            return
+        self._trust_checked = now
+        stamp = tls.trust_stamp(self.app.settings.tls_dir)
+        if stamp == self._trust_stamp:
+            return
+        try:
+            context = self._new_context()
+        except (OSError, ValueError) as exc:  # half-written or broken files: keep serving with the old trust
+            log.error("TLS files changed but could not be loaded; the previous ones stay in force",
+                      extra={"error": type(exc).__name__, "reason": str(exc)[:200]})  # fmt: skip
+            return
+        self.tls_context, self._trust_stamp = context, stamp
+        self.trust += 1
+        log.warning("TLS trust reloaded (CA bundle, revocation list or server certificate)",
+                    extra={"generation": self.trust})  # fmt: skip
 
     # -- accepting, and the handshake in the event loop ---------------------------------------------
 
@@ -114,6 +147,9 @@ class ProducerWorker(ThreadWorker):
         self.nr_conns += 1
         conn = _Conn(self.cfg, sock, addr, listener.getsockname())  # non-blocking from here
         conn.timeout = time.monotonic() + self.handshake_timeout
+        if self.tls_context is not None:
+            self._check_trust()
+        conn.trust = self.trust
         if self.tls_context is None:
             self._wait_for_request(conn, conn.timeout)
             return
@@ -179,10 +215,15 @@ class ProducerWorker(ThreadWorker):
 
     # -- one request, with its deadline -------------------------------------------------------------
 
-    def handle(self, conn: _Conn):
+    def handle_request(self, req, conn: _Conn):
         draining = getattr(self.app, "draining", None)
-        if draining is not None and draining.value:
-            self.max_keepalived = 0  # every answer from now on closes its connection (gthread's rule)
+        if (draining is not None and draining.value) or conn.trust != self.trust:
+            req.must_close = True  # this answer says Connection: close, and the connection ends with it
+        return super().handle_request(req, conn)
+
+    def handle(self, conn: _Conn):
+        if self.tls_context is not None:
+            self._check_trust()
         sock = conn.sock
         if isinstance(sock, DeadlineSSLSocket):
             sock.request_deadline = time.monotonic() + self.request_timeout
