@@ -66,18 +66,54 @@ def cmd_fmb_import(args: argparse.Namespace) -> int:
     s = _settings(args)
     _ensure_sqlite_dir(s.db)
     db.migrate(s.db)
+    if args.release_dir.startswith(("https://", "http://")):
+        return _fmb_import_url(s, args.release_dir)
     try:
         report = import_release(db.session_factory(s.db), args.release_dir)
     except ReleaseError as exc:
         print(f"import refused, nothing changed: {exc}", file=sys.stderr)
         return EXIT_REFUSED
+    _print_fmb_report(report)
+    return 0
+
+
+def _fmb_import_url(s: settings_mod.Settings, url: str) -> int:
+    """Fetch both collections from an open-API base URL, then import them as a folder would be."""
+    import tempfile
+
+    from ntjp_producer.fmb import fetch
+    from ntjp_producer.fmb.importer import import_release
+    from ntjp_producer.fmb.release import ReleaseError
+    from ntjp_producer.storage import db
+
+    state = Path(s.fmb_source_state)
+    with tempfile.TemporaryDirectory(prefix="ntjp-fmb-") as tmp:
+        try:
+            fetched = fetch.fetch_release(url, Path(tmp) / "release", validators=fetch.load_validators(state),
+                                          timeout=s.fmb_fetch_timeout, attempts=s.fmb_fetch_attempts)  # fmt: skip
+        except fetch.FetchError as exc:
+            print(f"fetch failed, nothing changed: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
+        if fetched.folder is None:
+            print(f"{url}: not modified since the last fetch; nothing to import")
+            return 0
+        try:
+            report = import_release(db.session_factory(s.db), fetched.folder)
+        except ReleaseError as exc:
+            print(f"import refused, nothing changed: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
+    fetch.save_validators(state, fetched.validators)  # only once imported: a refused release is fetched again
+    _print_fmb_report(report)
+    return 0
+
+
+def _print_fmb_report(report) -> None:
     summary = {k: c.summary() for k, c in report.changes.items()}
     if report.changed:
         print(f"imported FMB release {report.release_version} (version stamp {report.stamp})")
     else:
         print(f"FMB release {report.release_version} is already imported; nothing changed")
     print(json.dumps(summary, indent=2))
-    return 0
 
 
 def cmd_hosp_import(args: argparse.Namespace) -> int:
@@ -361,8 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_db_upgrade)
 
     fmb = sub.add_parser("fmb", help="FMB data").add_subparsers(dest="sub", required=True)
-    p = fmb.add_parser("import", help="import a release folder in the open API's format")
-    p.add_argument("release_dir")
+    p = fmb.add_parser("import", help="import a release: a folder in the open API's format, or the open API's URL")
+    p.add_argument("release_dir", metavar="FOLDER_OR_URL",
+                   help="a release folder, or an open-API base URL (https://api.socialstyrelsen.se/fmb)")  # fmt: skip
     _add_db(p)
     p.set_defaults(func=cmd_fmb_import)
 

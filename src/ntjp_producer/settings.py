@@ -57,6 +57,10 @@ class Settings:
     # its connection, so the load balancer moves new calls elsewhere before the node stops; then
     # up to graceful_timeout for the calls in flight. Ctrl-C (SIGINT) stops at once.
     drain_seconds: float = 5.0
+    # `fmb import URL`: the source's ETag and Last-Modified from the last fetch (conditional GET).
+    fmb_source_state: str = "var/fmb-source.json"
+    fmb_fetch_timeout: float = 30.0  # seconds per request to connect, and between bytes
+    fmb_fetch_attempts: int = 5  # per request, with back-off 2, 4, 8, 16 s (or the source's Retry-After)
     graceful_timeout: int = 10
     # The producer's own base URL as consumers reach it (JSON API links); empty: from the request.
     base_url: str = ""
