@@ -1,5 +1,6 @@
 # The two commands a fresh machine needs: `make run` and `make test`. Both make .venv first.
-PYTHON ?= python3
+# Python 3.11 (pyproject.toml says why not newer): python3.11 where there is one, else python3.
+PYTHON ?= $(shell command -v python3.11 || echo python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
