@@ -34,15 +34,6 @@ def canned(body: bytes):
     return app
 
 
-class FloorServer(ProducerServer):
-    def __init__(self, settings: Settings, body: bytes) -> None:
-        self.body = body
-        super().__init__(settings)
-
-    def load(self):
-        return canned(self.body)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tls-dir", required=True)
@@ -51,7 +42,8 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     settings = Settings(tls_dir=args.tls_dir, bind=args.bind, workers=args.workers, ops_bind="", measure=False)
-    FloorServer(settings, Path(args.body).read_bytes()).run()
+    body = Path(args.body).read_bytes()
+    ProducerServer(settings, lambda _settings: canned(body)).run()
     return 0
 
 

@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 from sqlalchemy import text
 
-from ntjp_producer.hosp.importer import name_key
+from ntjp_producer.hosp.names import name_key
 from ntjp_producer.storage import db
 from tests.helpers import fault_of, metric_sum
 from tests.hosp_client import HSA, items_in, more_results, persons, pnr_of

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from ntjp_producer import ns
 from ntjp_producer.rivta.contracts import Contract
@@ -148,3 +149,42 @@ def create_app(settings: Settings):
     except KeyError:
         raise ValueError(f"unknown service '{settings.service}'; known: {', '.join(FACTORIES)}") from None
     return factory(settings)
+
+
+def health_of(settings: Settings) -> Callable[[], dict[str, str]]:
+    """The product's health: the same checks as its PingForConfiguration."""
+    sessions = db.session_factory(settings.db)
+    if settings.service == "hosp":
+        from ntjp_producer.hosp.services import HospService
+
+        return HospService(sessions).health
+    from ntjp_producer.fmb.services import FmbService
+
+    return FmbService(sessions).health
+
+
+def start_operations(settings: Settings) -> Callable[[Callable[[], bool]], None] | None:
+    """What the gunicorn master starts once it is ready: the operations listener (metrics, status
+    page, /health) with the product's health check; None when there is none to start."""
+    if not settings.ops_bind or settings.service in PLAIN_HTTP_SERVICES:
+        return None
+
+    def start(draining: Callable[[], bool]) -> None:
+        from ntjp_producer.ops import server as ops
+
+        try:
+            ops.start(settings, CONTRACTS.get(settings.service, []), health_of(settings), draining=draining)
+        except OSError as exc:  # the producer still serves; operations must see this line
+            logging.getLogger("ntjp_producer.ops").error(
+                "operations listener not started", extra={"ops_bind": settings.ops_bind, "reason": str(exc)}
+            )
+
+    return start
+
+
+def server(settings: Settings):
+    """The producer under gunicorn, assembled: its application and its operations listener."""
+    from ntjp_producer.transport.server import ProducerServer
+
+    return ProducerServer(settings, create_app, plain=settings.service in PLAIN_HTTP_SERVICES,
+                          on_ready=start_operations(settings))  # fmt: skip

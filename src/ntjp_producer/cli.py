@@ -210,8 +210,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from ntjp_producer import app
     from ntjp_producer.storage import db
-    from ntjp_producer.transport.server import ProducerServer
 
     s = _settings(
         args,
@@ -230,7 +230,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _check_bind(s.ops_bind)
     db.configure_timeouts(s.db_lock_timeout, s.db_statement_timeout)
     try:
-        server = ProducerServer(s)  # checks the certificates before anything is printed
+        server = app.server(s)  # checks the certificates before anything is printed
     except FileNotFoundError as exc:
         print(f"ntjp-producer: {exc}", file=sys.stderr)
         return EXIT_USAGE

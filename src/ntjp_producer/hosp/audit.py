@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from ntjp_producer.hosp.models import HospAudit, HospAuditPerson
-from ntjp_producer.rivta.calls import Call
 from ntjp_producer.storage import db
 from ntjp_producer.storage.group_commit import GroupCommit
 
@@ -32,6 +31,22 @@ _PG_RECORD = (
     "INSERT INTO hosp_audit_person (audit_id, pnr, role) "
     "SELECT a.id, t.p, t.r FROM a, unnest(CAST(:pnrs AS text[]), CAST(:roles AS text[])) AS t(p, r)"
 )
+
+
+class Call(Protocol):
+    """What the audit records of a call: the plumbing's call record (``rivta/calls.py``) has it."""
+
+    contract: str
+    correlation_id: str
+    consumer_correlation_id: str | None
+    consumer_hsaid: str | None
+    via_platform: bool
+    platform_hsaid: str | None
+    consumer_type: str | None
+    refusal: str | None
+    criteria: dict[str, Any] | None
+    asked: list[str]
+    returned: list[str]
 
 
 class AuditTrail:

@@ -23,15 +23,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ntjp_producer.hosp.access import ConsumerType
-from ntjp_producer.hosp.importer import name_key
-from ntjp_producer.rivta.calls import AccessDenied
+from ntjp_producer.hosp.names import name_key
 
 
-class NotSpecific(AccessDenied):
+class Refusal(Exception):
+    """Harvest protection says no; the contract adapter answers it as access denied."""
+
+
+class NotSpecific(Refusal):
     """A search that could enumerate the register."""
 
 
-class QuotaReached(AccessDenied):
+class QuotaReached(Refusal):
     """The consumer has been answered with as many persons as its quota allows in the window."""
 
 

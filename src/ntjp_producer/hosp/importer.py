@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import re
 import time
-import unicodedata
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -22,15 +21,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ntjp_producer.hosp import extract, personnummer
 from ntjp_producer.hosp.models import HospPerson, HospSearch, HospState
+from ntjp_producer.hosp.names import name_key
 from ntjp_producer.storage import db
 
 BATCH = 5000
 SEPARATOR = "\x1f"
-
-
-def name_key(name: str) -> str:
-    """How names are compared: NFC, case-folded, single spaces; å, ä, ö stay letters of their own."""
-    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
 
 
 def search_rows(record: dict[str, Any]) -> list[dict[str, Any]]:

@@ -20,8 +20,8 @@ from ntjp_producer import clock
 from ntjp_producer.hosp import codes, personnummer
 from ntjp_producer.hosp.access import CRITERION_ITEMS, VISIBLE_ITEMS, ConsumerType
 from ntjp_producer.hosp.audit import AuditTrail
-from ntjp_producer.hosp.importer import name_key
 from ntjp_producer.hosp.models import HospState
+from ntjp_producer.hosp.names import name_key
 from ntjp_producer.storage import db
 
 MAX_RESULTS = 100

@@ -180,7 +180,7 @@ def _guarded(call: calls.Call, guard: HarvestGuard | None, check: Callable[[], N
     except (NotSpecific, QuotaReached) as refused:
         call.refusal = "quota" if isinstance(refused, QuotaReached) else "not specific"
         guard.refused(call.consumer_hsaid, call.consumer_type, call.refusal)
-        raise
+        raise AccessDenied(str(refused)) from None
 
 
 def get_handler(service: HospService, guard: HarvestGuard | None = None) -> Callable[[etree._Element], bytes]:

@@ -16,27 +16,16 @@ import logging
 import os
 import threading
 import time
-from typing import NamedTuple
 
 from sqlalchemy import Engine
 
 from ntjp_producer.logs import describe_error
 from ntjp_producer.ops.models import BUCKET_COLUMNS, BUCKETS_MS, ops_minute
+from ntjp_producer.rivta.observation import OUTCOMES, Observation
+
+__all__ = ["OUTCOMES", "Observation", "Recorder", "bucket_index", "prometheus"]
 
 log = logging.getLogger(__name__)
-
-OUTCOMES = ("ok", "client_fault", "server_fault", "refused")
-
-
-class Observation(NamedTuple):
-    service: str
-    contract: str
-    outcome: str  # ok, client_fault, server_fault, refused
-    seconds: float
-    consumer_hsaid: str | None = None
-    consumer_type: str | None = None
-    via_platform: bool = False
-
 
 def bucket_index(ms: float) -> int:
     """The first bucket whose upper bound (inclusive) holds ``ms``; past the last, the overflow."""

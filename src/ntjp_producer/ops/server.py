@@ -57,20 +57,6 @@ def _collectors(settings: Settings, health: Callable[[], dict[str, str]]):
     return registry
 
 
-def health_of(settings: Settings) -> Callable[[], dict[str, str]]:
-    """The same checks as PingForConfiguration."""
-    from ntjp_producer.storage import db
-
-    sessions = db.session_factory(settings.db)
-    if settings.service == "hosp":
-        from ntjp_producer.hosp.services import HospService
-
-        return HospService(sessions).health
-    from ntjp_producer.fmb.services import FmbService
-
-    return FmbService(sessions).health
-
-
 class Alerts:
     """One sla_breach event when a contract's rolling 5-minute figures cross a limit, one
     sla_recovered when they are back: never one per request."""
@@ -122,14 +108,20 @@ class Alerts:
                 log.exception("SLA alert check failed")
 
 
-def start(settings: Settings, contracts: list[str], draining: Callable[[], bool] = lambda: False) -> threading.Event:
+def start(
+    settings: Settings,
+    contracts: list[str],
+    health: Callable[[], dict[str, str]],
+    draining: Callable[[], bool] = lambda: False,
+) -> threading.Event:
     """Start the listener and the alert check in background threads of this (master) process.
-    ``draining`` says the node is stopping: /health answers 503 from then on, before its database."""
+
+    ``health`` is the product's own check (PingForConfiguration's), given by whoever assembles the
+    producer; ``draining`` says the node is stopping: /health answers 503 from then on."""
     from ntjp_producer.storage import db
 
     engine = db.engine_for(settings.db)
     host, _, port = settings.ops_bind.rpartition(":")
-    health = health_of(settings)
     registry = _collectors(settings, health)
 
     class Handler(BaseHTTPRequestHandler):

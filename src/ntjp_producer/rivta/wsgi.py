@@ -20,11 +20,11 @@ from urllib.parse import parse_qs
 from lxml import etree
 
 from ntjp_producer import logs, ns
-from ntjp_producer.ops.measure import OUTCOMES, Observation
 from ntjp_producer.rivta import calls, loader
 from ntjp_producer.rivta.calls import AccessDenied, Call
 from ntjp_producer.rivta.contracts import Contract
 from ntjp_producer.rivta.faults import CLIENT, SERVER, VERSION_MISMATCH, RivtaFault, envelope
+from ntjp_producer.rivta.observation import OUTCOMES, Observation, Observer
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class RivtaApplication:
         authorise: Callable[[dict, Contract], str | None] | None = None,
         audit: Callable[[Call, str], None] | None = None,
         service: str = "",
-        observe: Callable[[Observation], None] | None = None,
+        observe: Observer | None = None,
         inject_faults: bool = False,
     ) -> None:
         """``authorise`` returns the caller's consumer type or raises AccessDenied, before the body

@@ -15,6 +15,7 @@ import os
 import signal
 import tempfile
 import threading
+from collections.abc import Callable
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
@@ -25,11 +26,22 @@ from ntjp_producer.transport import tls
 
 
 class ProducerServer(BaseApplication):
-    def __init__(self, settings: Settings) -> None:
-        from ntjp_producer.app import PLAIN_HTTP_SERVICES
+    """gunicorn with this producer's worker and TLS. What it serves is given: ``load_app`` builds
+    the WSGI application in each worker, ``on_ready`` starts the master's companions (the
+    operations listener), told how to ask whether the node is draining. ``app.py`` assembles both."""
 
+    def __init__(
+        self,
+        settings: Settings,
+        load_app: Callable[[Settings], Callable],
+        *,
+        plain: bool = False,
+        on_ready: Callable[[Callable[[], bool]], None] | None = None,
+    ) -> None:
         self.settings = settings
-        self.plain = settings.service in PLAIN_HTTP_SERVICES
+        self.load_app = load_app
+        self.on_ready = on_ready
+        self.plain = plain
         if not self.plain:
             tls.server_context(settings.tls_dir)  # fail before forking if the certificates are missing
         # Prometheus multi-process mode: each worker writes its own files here, the operations
@@ -59,17 +71,9 @@ class ProducerServer(BaseApplication):
             db.after_fork()
 
         def when_ready(_server):
-            if s.ops_bind and not self.plain:
-                from ntjp_producer.app import CONTRACTS
-                from ntjp_producer.ops import server as ops
-
+            if self.on_ready is not None:
                 logs.setup(s.log_level)
-                try:
-                    ops.start(s, CONTRACTS.get(s.service, []), draining=lambda: bool(self.draining.value))
-                except OSError as exc:  # the producer still serves; operations must see this line
-                    logging.getLogger("ntjp_producer.ops").error(
-                        "operations listener not started", extra={"ops_bind": s.ops_bind, "reason": str(exc)}
-                    )
+                self.on_ready(lambda: bool(self.draining.value))
 
         def child_exit(_server, worker):
             from prometheus_client import multiprocess
@@ -105,10 +109,8 @@ class ProducerServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from ntjp_producer.app import create_app
-
         logs.setup(self.settings.log_level)
-        return create_app(self.settings)
+        return self.load_app(self.settings)
 
 
 class _DrainingArbiter(Arbiter):
