@@ -10,6 +10,19 @@ from ntjp_producer.transport import certs
 from tests.helpers import LATEST, new_database, start_server, stop_server
 
 
+def pytest_collection_modifyitems(config, items):
+    """On the PostgreSQL pass, leave out what does not depend on the database (marked ``once``)."""
+    import os
+
+    if not os.environ.get("NTJP_TEST_DATABASE_URL"):
+        return
+    kept = [item for item in items if item.get_closest_marker("once") is None]
+    left = [item for item in items if item.get_closest_marker("once") is not None]
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
+
+
 def pytest_report_header(config):
     import os
 

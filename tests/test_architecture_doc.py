@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.once
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "src" / "ntjp_producer"
 DOC = (REPO / "docs" / "architecture.md").read_text()

@@ -23,12 +23,13 @@ LOCK_SECONDS = 20
 LOCK_TIMEOUT = 2.0  # the producer's default db_lock_timeout
 
 
-def _hold_lock(db_url: str, locked: threading.Event, seconds: float) -> None:
+def _hold_lock(db_url: str, locked: threading.Event, release: threading.Event, seconds: float) -> None:
+    """Lock the audit trail until ``release`` is set (``seconds`` at most)."""
     if db_url.startswith("sqlite"):
         conn = sqlite3.connect(make_url(db_url).database, timeout=1, isolation_level=None)
         conn.execute("BEGIN EXCLUSIVE")  # in WAL mode: readers go on, no writer gets in
         locked.set()
-        time.sleep(seconds)
+        release.wait(seconds)
         conn.execute("ROLLBACK")
         conn.close()
         return
@@ -36,7 +37,7 @@ def _hold_lock(db_url: str, locked: threading.Event, seconds: float) -> None:
     with engine.connect() as conn:
         conn.execute(text("LOCK TABLE hosp_audit IN ACCESS EXCLUSIVE MODE"))
         locked.set()
-        time.sleep(seconds)
+        release.wait(seconds)
         conn.rollback()
 
 
@@ -47,8 +48,8 @@ def test_a_locked_audit_trail_fails_calls_fast_and_health_says_degraded(hosp_ser
     health = f"{hosp_server.ops_url}/health"
     assert requests.get(health, timeout=10).json()["status"] == "ok"
 
-    locked = threading.Event()
-    holder = threading.Thread(target=_hold_lock, args=(hosp_server.db_url, locked, LOCK_SECONDS))
+    locked, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_lock, args=(hosp_server.db_url, locked, release, LOCK_SECONDS))
     started = time.monotonic()
     holder.start()
     assert locked.wait(10)
@@ -69,6 +70,7 @@ def test_a_locked_audit_trail_fails_calls_fast_and_health_says_degraded(hosp_ser
     assert all(d < LOCK_TIMEOUT + 3 for d in durations), durations
     assert time.monotonic() - started < LOCK_SECONDS, "the checks ran while the lock was held"
 
+    release.set()
     holder.join(LOCK_SECONDS + 10)
     (person,) = persons(client.get(pnr, client="ivo"))
     assert person is not None

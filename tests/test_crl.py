@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ntjp_producer.transport import certs
 from tests.helpers import envelope, start_server, stop_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.once]
 BODY = envelope("GetVersions").encode()
 
 

@@ -13,7 +13,7 @@ import requests
 
 from tests.helpers import envelope, start_server, stop_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.once]
 
 
 def _connection(server) -> http.client.HTTPSConnection:

@@ -231,6 +231,7 @@ def _schemathesis(url: str, *extra: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
+@pytest.mark.once
 def test_schemathesis_finds_nothing_on_the_public_listener(public_server, tmp_path):
     result = _schemathesis(f"{public_server.base_url}/fmb/openapi.json")
     (tmp_path / "schemathesis.txt").write_text(result.stdout + result.stderr)
@@ -239,6 +240,7 @@ def test_schemathesis_finds_nothing_on_the_public_listener(public_server, tmp_pa
 
 
 @pytest.mark.slow
+@pytest.mark.once
 def test_schemathesis_finds_nothing_over_mutual_tls(server):
     t = server.tls_dir
     result = _schemathesis(

@@ -23,11 +23,11 @@ from tests.helpers import LATEST, new_database, start_server, stop_server
 pytestmark = pytest.mark.slow
 
 
-def _import(source: str, url: str, state: Path) -> subprocess.CompletedProcess:
+def _import(source: str, url: str, state: Path, attempts: int = 3) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "ntjp_producer", "fmb", "import", source, "--db", url],
         capture_output=True, text=True, timeout=300,
-        env={**os.environ, "NTJP_FMB_SOURCE_STATE": str(state), "NTJP_FMB_FETCH_ATTEMPTS": "3"},
+        env={**os.environ, "NTJP_FMB_SOURCE_STATE": str(state), "NTJP_FMB_FETCH_ATTEMPTS": str(attempts)},
     )  # fmt: skip
 
 
@@ -116,8 +116,8 @@ def test_an_unreachable_or_wrong_source_fails_clearly(tmp_path):
     with socket.socket() as s:  # a loopback port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    done = _import(f"http://127.0.0.1:{port}/fmb", url, tmp_path / "s.json")
-    assert done.returncode == 3 and "connection refused" in done.stderr and "Traceback" not in done.stderr
+    done = _import(f"http://127.0.0.1:{port}/fmb", url, tmp_path / "s.json", attempts=2)
+    assert done.returncode == 3 and "connection refused, 2 attempts" in done.stderr and "Traceback" not in done.stderr
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()

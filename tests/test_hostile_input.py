@@ -7,7 +7,7 @@ import pytest
 
 from tests.helpers import RESPONDER, SOAP, envelope, fault_of
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.once]
 
 XXE = '<?xml version="1.0"?><!DOCTYPE s [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>' + envelope(
     "GetFmb", "<c:x>&xxe;</c:x>"

@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.once
+
 REPO = Path(__file__).resolve().parents[1]
 LINT = Path(sys.executable).parent / "lint-imports"
 

@@ -23,6 +23,7 @@ from tests.helpers import REPO, SAMPLE, envelope, fault_of, metric_sum, new_data
 ARTIFACTS = REPO / "test-artifacts"
 CONFIG = """
 [producer]
+ops_flush_seconds = 1
 inject_faults = true
 sla_fmb_seconds = 0.5
 service_days = "1-7"
@@ -69,8 +70,21 @@ def known_mix(ops_server):
         assert fault_of(_call(server, {"x-ntjp-inject-fault": "server"}))[0] == "Server"
     for _ in range(CLIENT_FAULTS):
         assert fault_of(_call(server, logical_address="SE0000000000"))[0] == "Client"
-    time.sleep(7)  # the workers add their figures to the database every 5 s
+    # Each worker adds its figures to the database every ops_flush_seconds: wait until all have landed.
+    total, deadline = FAST + SLOW + SERVER_FAULTS + CLIENT_FAULTS, time.monotonic() + 30
+    while _counted(server.db_url) < total and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _counted(server.db_url) == total
     return day
+
+
+def _counted(url: str) -> int:
+    from sqlalchemy import func, select
+
+    from ntjp_producer.ops.models import ops_minute
+
+    with db.engine_for(url).connect() as conn:
+        return conn.execute(select(func.coalesce(func.sum(ops_minute.c.count), 0))).scalar_one()
 
 
 def test_sla_report_matches_what_was_sent(ops_server, known_mix):
@@ -145,6 +159,7 @@ def test_alert_recovers_once_the_window_has_passed(ops_server, known_mix, caplog
                                 ("sla_recovered", "error_rate"), ("sla_recovered", "p95")]  # fmt: skip
 
 
+@pytest.mark.once
 def test_status_page_in_headless_chromium(ops_server, known_mix, tmp_path):
     server, _ = ops_server
     found = subprocess.run([str(REPO / "scripts" / "ensure-chromium.sh")], capture_output=True, text=True)

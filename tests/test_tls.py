@@ -10,7 +10,7 @@ import ssl
 import pytest
 import requests
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.once]
 
 
 def _handshake(server, client: str | None, *, max_version=ssl.TLSVersion.TLSv1_2, min_version=None, ciphers=None):

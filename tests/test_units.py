@@ -9,6 +9,8 @@ from ntjp_producer.fmb import codes
 from ntjp_producer.fmb.text import html_to_text
 from ntjp_producer.rivta import loader
 
+pytestmark = pytest.mark.once
+
 
 @pytest.mark.parametrize(
     ("written", "normal"), [("j22.4", "J224"), (" F32 ", "F32"), ("m54.5", "M545"), ("S72.00", "S7200")]

@@ -16,7 +16,7 @@ import requests
 
 from tests.helpers import LATEST, envelope, free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.once]
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -9,7 +9,7 @@ from lxml import etree
 
 from tests.helpers import LOGICAL_ADDRESS, REPO, ValidatingPlugin
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.once]
 CONTRACTS = ["GetFmb", "GetDiagnosInformation", "GetVersions", "PingForConfiguration"]
 
 

@@ -14,7 +14,7 @@ import pytest
 from ntjp_producer.rivta.loader import DTD_REFUSED
 from tests.helpers import SOAP, envelope, fault_of
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.once]
 
 ENCODINGS = {
     "UTF-8": lambda t: t.encode("utf-8"),

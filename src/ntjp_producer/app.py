@@ -135,7 +135,9 @@ def _measurement(settings: Settings) -> dict:
     """Every RIV-TA contract is measured by the plumbing; nothing per contract."""
     from ntjp_producer.ops.measure import Recorder
 
-    recorder = Recorder(db.engine_for(settings.db)) if settings.measure else None
+    recorder = None
+    if settings.measure:
+        recorder = Recorder(db.engine_for(settings.db), flush_seconds=settings.ops_flush_seconds)
     return {
         "service": settings.service,
         "observe": recorder.observe if recorder else None,

@@ -69,6 +69,7 @@ class Settings:
     # Operations: metrics and status page on their own plain-HTTP listener ("" switches it off).
     ops_bind: str = "127.0.0.1:9100"
     measure: bool = True
+    ops_flush_seconds: float = 5.0  # how often each worker adds its per-minute figures to the database
     # SLAs (reference: FMB 95 % under 10 s, HoSp 95 % under 1 s, 99.5 % available weekdays 09-17).
     sla_fmb_seconds: float = 10.0
     sla_hosp_seconds: float = 1.0
