@@ -30,10 +30,12 @@ def test_a_wheel_serves_get_versions_from_a_fresh_virtualenv(tmp_path):
     assert any(n.startswith("ntjp_producer/contract/schemas/core_components/") for n in names)
 
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
+    venv.create(env_dir, with_pip=False)
     py = env_dir / "bin" / "python"
-    # Dependencies from the package index (pip's cache makes this quick after the first time).
-    subprocess.run([str(py), "-m", "pip", "install", "-q", str(wheel)], check=True, timeout=900)
+    # This environment's pip installs into the new one (pip --python), with the dependencies from the
+    # package index (pip's cache makes that quick after the first time).
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", str(wheel)], check=True,
+                   timeout=900)  # fmt: skip
     work = tmp_path / "elsewhere"  # not the source tree: nothing may be found there by accident
     work.mkdir()
     cli = [str(env_dir / "bin" / "ntjp-producer")]

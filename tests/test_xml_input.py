@@ -12,9 +12,20 @@ import ssl
 import pytest
 
 from ntjp_producer.rivta.loader import DTD_REFUSED
-from tests.helpers import SOAP, envelope, fault_of
+from tests.helpers import SOAP, envelope, fault_of, start_server, stop_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.once]
+REQUEST_TIMEOUT = 4.0  # the request deadline for this module's server (default 10 s): a trickle fits, a stall ends
+
+
+@pytest.fixture(scope="module")
+def server(latest_db, tls_dir, tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("NTJP_REQUEST_TIMEOUT", str(REQUEST_TIMEOUT))
+    srv = start_server(latest_db, tls_dir, tmp_path_factory.mktemp("xml-input") / "server.log")
+    mp.undo()
+    yield srv
+    stop_server(srv)
 
 ENCODINGS = {
     "UTF-8": lambda t: t.encode("utf-8"),
