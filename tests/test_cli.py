@@ -10,6 +10,9 @@ import pytest
 
 from tests.helpers import SAMPLE, free_port
 
+# Each test names its own SQLite database (or none): the PostgreSQL pass has nothing to add.
+pytestmark = pytest.mark.once
+
 
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ntjp_producer", *args], capture_output=True, text=True, timeout=60)

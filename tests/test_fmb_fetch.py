@@ -92,6 +92,7 @@ def flaky():
     httpd.shutdown()
 
 
+@pytest.mark.once  # HTTP behaviour; the import itself runs on both databases above
 def test_retries_a_source_that_is_briefly_unavailable(flaky, tmp_path):
     url, drop = new_database(tmp_path)
     done = _import(f"http://127.0.0.1:{flaky.server_address[1]}/fmb", url, tmp_path / "state.json")
@@ -111,6 +112,7 @@ def test_a_broken_download_changes_nothing(flaky, tmp_path, latest_db):
     assert not state.exists(), "a refused release is fetched again next time"
 
 
+@pytest.mark.once
 def test_an_unreachable_or_wrong_source_fails_clearly(tmp_path):
     url, drop = new_database(tmp_path)
     with socket.socket() as s:  # a loopback port nobody listens on

@@ -18,7 +18,7 @@ from ntjp_producer.fmb.models import FmbImport, FmbItem, FmbState
 from ntjp_producer.fmb.release import ReleaseError
 from ntjp_producer.fmb.services import FmbService
 from ntjp_producer.storage import db
-from tests.helpers import LATEST, OLD
+from tests.helpers import LATEST, OLD, new_database
 
 pytestmark = pytest.mark.slow
 FILES = {"typfall": "typfall.json", "diagnosinformation": "forsakringsmedicinskdiagnosinformation.json"}
@@ -274,17 +274,27 @@ BROKEN = {
 }
 
 
+@pytest.fixture(scope="module")
+def old_db(tmp_path_factory):
+    """releases/2018-02-05 imported once for the refusals below: each must leave it exactly as it was,
+    so each sees the same database (and checks it is unchanged)."""
+    url, drop = new_database(tmp_path_factory.mktemp("old-db"))
+    db.migrate(url)
+    import_release(db.session_factory(url), OLD, at=dt.datetime(2026, 1, 10, 9, 0, tzinfo=dt.UTC))
+    yield url, dump(url)
+    drop()
+
+
 @pytest.mark.parametrize("case", list(BROKEN))
-def test_a_broken_release_is_refused_and_nothing_changes(db_url, tmp_path, case):
-    sessions = db.session_factory(db_url)
-    import_release(sessions, OLD, at=dt.datetime(2026, 1, 10, 9, 0, tzinfo=dt.UTC))
-    before = dump(db_url)
+def test_a_broken_release_is_refused_and_nothing_changes(old_db, tmp_path, case):
+    url, imported = old_db
+    assert dump(url) == imported
     kind, mutate, expected = BROKEN[case]
     with pytest.raises(ReleaseError) as info:
-        import_release(sessions, _broken(tmp_path, kind, mutate))
+        import_release(db.session_factory(url), _broken(tmp_path, kind, mutate))
     for fragment in expected:
         assert fragment in str(info.value)
-    assert dump(db_url) == before
+    assert dump(url) == imported
 
 
 def test_missing_file_is_refused(db_url, tmp_path):
