@@ -4,8 +4,7 @@ Held open for the whole run, and reopened whenever the producer drops them: 24 c
 the first five bytes of a TLS handshake and stop (no certificate needed), and 8 requests with a valid
 certificate that trickle their body a byte at a time. Meanwhile two well-behaved consumers call the
 producer, each call on a new connection (so each must get its handshake through). Of the calls begun
-in the last 8 s (deadlines scaled down: a 1.5 s handshake, a 3 s request), at least 80 % must be answered within
-10 s. The figures are printed (-s shows them).
+in the last 20 s, at least 80 % must be answered within 10 s. The figures are printed (-s shows them).
 """
 
 from __future__ import annotations
@@ -18,40 +17,13 @@ import time
 import pytest
 import requests
 
-from tests.helpers import envelope, start_server, stop_server
+from tests.helpers import envelope
 
 pytestmark = [pytest.mark.slow, pytest.mark.once]
 
-# The producer's deadlines, scaled down so the run is short (defaults: 5 s and 10 s); the run
-# covers several of them, so the attackers are cut off and come back again and again.
-HANDSHAKE_TIMEOUT, REQUEST_TIMEOUT = 1.5, 3.0
-RUN_SECONDS = 12.0
-MEASURED_SECONDS = 8.0
+RUN_SECONDS = 30.0
+MEASURED_SECONDS = 20.0
 STALLED, TRICKLING = 24, 8
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _short_deadlines(tmp_path_factory):
-    """This module's servers: the same stack with the deadlines above."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("NTJP_HANDSHAKE_TIMEOUT", str(HANDSHAKE_TIMEOUT))
-    mp.setenv("NTJP_REQUEST_TIMEOUT", str(REQUEST_TIMEOUT))
-    yield
-    mp.undo()
-
-
-@pytest.fixture(scope="module")
-def server(_short_deadlines, latest_db, tls_dir, tmp_path_factory):
-    srv = start_server(latest_db, tls_dir, tmp_path_factory.mktemp("slow-fmb") / "server.log")
-    yield srv
-    stop_server(srv)
-
-
-@pytest.fixture(scope="module")
-def hosp_server(_short_deadlines, hosp_db, tls_dir, tmp_path_factory):
-    srv = start_server(hosp_db, tls_dir, tmp_path_factory.mktemp("slow-hosp") / "server.log", service="hosp")
-    yield srv
-    stop_server(srv)
 
 
 def _port(server) -> int:
