@@ -20,13 +20,13 @@ from ntjp_producer.storage import db
 from ntjp_producer.storage.group_commit import GroupCommit
 
 _PG_RECORD = (
-    "WITH a AS (INSERT INTO hosp_audit (at, correlation_id, consumer_correlation_id, caller_hsaid, via_platform, "
+    "WITH a AS (INSERT INTO hosp_audit (at, correlation_id, consumer_correlation_id, consumer_hsaid, via_platform, "
     "platform_hsaid, consumer_type, contract, criteria, returned, outcome, refusal) VALUES (:at, :correlation_id, "
-    ":consumer_correlation_id, :caller_hsaid, "
+    ":consumer_correlation_id, :consumer_hsaid, "
     ":via_platform, :platform_hsaid, :consumer_type, :contract, CAST(:criteria AS json), CAST(:returned AS json), "
     ":outcome, :refusal) RETURNING id), "
     "h AS (INSERT INTO hosp_returned_hour (consumer_hsaid, hour, persons) "
-    "SELECT :caller_hsaid, :hour, :answered WHERE :answered > 0 AND :caller_hsaid IS NOT NULL "
+    "SELECT :consumer_hsaid, :hour, :answered WHERE :answered > 0 AND :consumer_hsaid IS NOT NULL "
     "ON CONFLICT (consumer_hsaid, hour) DO UPDATE SET persons = hosp_returned_hour.persons + EXCLUDED.persons) "
     "INSERT INTO hosp_audit_person (audit_id, pnr, role) "
     "SELECT a.id, t.p, t.r FROM a, unnest(CAST(:pnrs AS text[]), CAST(:roles AS text[])) AS t(p, r)"
@@ -93,7 +93,7 @@ class AuditTrail:
 
     def by_consumer(self, hsa_id: str) -> list[dict[str, Any]]:
         """What this consumer looked at: every call made for it, directly or through the platform."""
-        q = select(HospAudit).where(HospAudit.caller_hsaid == hsa_id).order_by(HospAudit.id)
+        q = select(HospAudit).where(HospAudit.consumer_hsaid == hsa_id).order_by(HospAudit.id)
         with self._sessions() as session:
             return [_dict(a) for a in session.scalars(q)]
 
@@ -118,7 +118,7 @@ def _values(call: Call, outcome: str) -> dict[str, Any]:
         "at": at,
         "correlation_id": call.correlation_id,
         "consumer_correlation_id": call.consumer_correlation_id,
-        "caller_hsaid": call.consumer_hsaid,
+        "consumer_hsaid": call.consumer_hsaid,
         "via_platform": call.via_platform,
         "platform_hsaid": call.platform_hsaid,
         "consumer_type": call.consumer_type,
@@ -135,7 +135,7 @@ def _values(call: Call, outcome: str) -> dict[str, Any]:
 
 
 _AUDIT_COLUMNS = (
-    "at", "correlation_id", "consumer_correlation_id", "caller_hsaid", "via_platform", "platform_hsaid",
+    "at", "correlation_id", "consumer_correlation_id", "consumer_hsaid", "via_platform", "platform_hsaid",
     "consumer_type", "contract", "criteria", "returned", "outcome", "refusal",
 )  # fmt: skip
 
@@ -183,8 +183,8 @@ def _write_records(conn, dialect: str, records: list[dict[str, Any]]) -> None:
             cursor.execute(_SQLITE_AUDIT, row)
             (audit_id,) = cursor.fetchone()
             persons.extend((audit_id, p, role) for p, role in r["persons"])
-            if r["answered"] and r["caller_hsaid"] is not None:
-                key = (r["caller_hsaid"], db.sqlite_datetime(r["hour"]))
+            if r["answered"] and r["consumer_hsaid"] is not None:
+                key = (r["consumer_hsaid"], db.sqlite_datetime(r["hour"]))
                 hours[key] = hours.get(key, 0) + r["answered"]
         if persons:
             cursor.executemany(_SQLITE_PERSON, persons)
@@ -201,7 +201,7 @@ def _dict(a: HospAudit) -> dict[str, Any]:
         "at": at.isoformat(timespec="seconds"),
         "correlation_id": a.correlation_id,
         "consumer_correlation_id": a.consumer_correlation_id,
-        "consumer_hsaid": a.caller_hsaid,
+        "consumer_hsaid": a.consumer_hsaid,
         "via_platform": a.via_platform,
         "platform_hsaid": a.platform_hsaid,
         "consumer_type": a.consumer_type,

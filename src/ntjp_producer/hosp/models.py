@@ -65,7 +65,7 @@ class HospState(Base):
 
 class HospAudit(Base):
     __tablename__ = "hosp_audit"
-    __table_args__ = (Index("ix_hosp_audit_caller", "caller_hsaid", "at"),)
+    __table_args__ = (Index("ix_hosp_audit_consumer", "consumer_hsaid", "at"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
@@ -74,7 +74,8 @@ class HospAudit(Base):
     consumer_correlation_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     # Why a call was refused, when harvest protection refused it ("not specific", "quota").
     refusal: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    caller_hsaid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The consumer the call was made for (via the platform: the original consumer), not the TLS peer.
+    consumer_hsaid: Mapped[str | None] = mapped_column(String(64), nullable=True)
     via_platform: Mapped[bool] = mapped_column(Boolean)
     platform_hsaid: Mapped[str | None] = mapped_column(String(64), nullable=True)
     consumer_type: Mapped[str | None] = mapped_column(String(32), nullable=True)

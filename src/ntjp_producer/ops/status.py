@@ -152,9 +152,9 @@ def _harvest(engine: Engine, now: dt.datetime) -> str:
     from ntjp_producer.hosp.models import HospAudit
 
     q = (
-        select(HospAudit.caller_hsaid, HospAudit.consumer_type, HospAudit.refusal, func.count())
+        select(HospAudit.consumer_hsaid, HospAudit.consumer_type, HospAudit.refusal, func.count())
         .where(HospAudit.refusal.is_not(None), HospAudit.at >= now - dt.timedelta(hours=24))
-        .group_by(HospAudit.caller_hsaid, HospAudit.consumer_type, HospAudit.refusal)
+        .group_by(HospAudit.consumer_hsaid, HospAudit.consumer_type, HospAudit.refusal)
     )
     with engine.connect() as conn:
         rows = conn.execute(q).all()

@@ -102,8 +102,8 @@ def session_factory(url: str) -> sessionmaker[Session]:
     return sessionmaker(engine_for(url), expire_on_commit=False)
 
 
-def migrate(url: str) -> None:
-    """Bring the database to the newest schema (idempotent)."""
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the database to the newest schema (idempotent); ``revision``: to that one (tests)."""
     from alembic import command
     from alembic.config import Config
 
@@ -116,7 +116,7 @@ def migrate(url: str) -> None:
             # finds the schema current. Released at the commit.
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
 
 
 class SmallRead:
