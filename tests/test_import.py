@@ -12,7 +12,7 @@ import sys
 import pytest
 from sqlalchemy import select
 
-from ntjp_producer.fmb import versioning
+from ntjp_producer import clock
 from ntjp_producer.fmb.importer import import_release
 from ntjp_producer.fmb.models import FmbImport, FmbItem, FmbState
 from ntjp_producer.fmb.release import ReleaseError
@@ -110,7 +110,7 @@ def test_old_then_latest_gives_the_versions_the_rules_imply(db_url):
     import_release(sessions, LATEST, at=second_at)
     items, states, _ = dump(db_url)
     service = FmbService(sessions)
-    import_day = versioning.today(second_at)
+    import_day = clock.today(second_at)
 
     for kind in ("typfall", "diagnosinformation"):
         old, new = load(OLD, kind), load(LATEST, kind)
@@ -135,7 +135,7 @@ def test_old_then_latest_gives_the_versions_the_rules_imply(db_url):
             assert items[(kind, i)][:5] == before[0][(kind, i)][:5]
 
         key = "typfall" if kind == "typfall" else "diagnosinformation"
-        stamp = versioning.stamp(second_at)
+        stamp = clock.stamp(second_at)
         assert states[key][:2] == (stamp, stamp)
 
         # served: removed items only with avenEjAktiva, and then as inactive with version 2
@@ -178,7 +178,7 @@ def test_a_text_only_edit_keeps_the_version_and_moves_senate_andring_only(db_url
     assert report.changes["typfall"].edited == [doc["data"][0]["id"]]
     items, states, _ = dump(db_url)
     assert items[("typfall", doc["data"][0]["id"])][0] == 1
-    assert states["typfall"] == (states_before["typfall"][0], versioning.stamp(at), states_before["typfall"][2])
+    assert states["typfall"] == (states_before["typfall"][0], clock.stamp(at), states_before["typfall"][2])
     assert states["diagnosinformation"] == states_before["diagnosinformation"]
 
 

@@ -21,8 +21,8 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, quote
 
-from ntjp_producer import logs
-from ntjp_producer.fmb import codes, versioning
+from ntjp_producer import clock, logs
+from ntjp_producer.fmb import codes
 from ntjp_producer.fmb.models import DIAGNOSINFORMATION, TYPFALL
 from ntjp_producer.fmb.openapi import document as openapi_document
 from ntjp_producer.fmb.services import Dokument, Dokumentsamling, FmbService, NoFmbData
@@ -174,7 +174,7 @@ class FmbJsonApi:
                     "start": d.giltighet.start.isoformat(),
                     "slut": d.giltighet.slut.isoformat() if d.giltighet.slut else None,
                 },
-                "senastAndrad": versioning.stamp(d.senast_andrad),
+                "senastAndrad": clock.stamp(d.senast_andrad),
             },
         }
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ntjp_producer import clock
 from ntjp_producer.fmb import versioning
 from ntjp_producer.fmb.models import KINDS, FmbImport, FmbItem, FmbItemDiagnos, FmbState
 from ntjp_producer.fmb.release import Release, ReleaseItem, read_release
@@ -69,11 +70,11 @@ def import_release(
 ) -> ImportReport:
     """Read, check and apply a release. Raises ReleaseError and changes nothing if it is broken."""
     release = read_release(folder)
-    return apply_release(sessions, release, at=at or versioning.now())
+    return apply_release(sessions, release, at=at or clock.now())
 
 
 def apply_release(sessions: sessionmaker[Session], release: Release, *, at: dt.datetime) -> ImportReport:
-    import_day = versioning.today(at)
+    import_day = clock.today(at)
     with sessions.begin() as session:
         states = {s.kind: s for s in session.scalars(select(FmbState).with_for_update())}
         stamp = versioning.next_stamp(

@@ -13,7 +13,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from ntjp_producer.fmb import codes, versioning
+from ntjp_producer import clock
+from ntjp_producer.fmb import codes
 from ntjp_producer.fmb.release import ATGARD_STATUS, URVAL_LISTS, comorbidity_codes, whole_number
 from ntjp_producer.fmb.text import html_to_text
 
@@ -154,7 +155,7 @@ def beslutsunderlag(
             Sjukskrivningstid(whole_number(tid), rek["maximalsjukskrivningsenhet"]) if tid is not None else None
         ),
         sjukskrivningsgrad=codes.SJUKSKRIVNINGSGRAD[rek["maximalsjukskrivningsgrad"]["kod"]],
-        senast_andrad=versioning.as_utc(senast_andrad),
+        senast_andrad=clock.as_utc(senast_andrad),
         huvuddiagnoser=[Kod.diagnos(k) for k in a["fmbtillstand"]["diagnoskod"]],
         villkor=_villkor(a["fmbtillstand"]),
     )
@@ -172,7 +173,7 @@ def diagnosinformation(
         rubrik=a["diagnosrubrik"],
         aktivitetsbegransning_beskrivning=_text(akt.get("aktivitetsbegransningsbeskrivning")),
         funktionsnedsattning_beskrivning=_text(fun.get("funktionsnedsattningsbeskrivning")),
-        senast_andrad=versioning.as_utc(senast_andrad),
+        senast_andrad=clock.as_utc(senast_andrad),
         huvuddiagnoser=[Kod.diagnos(k) for k in a["diagnoskod"]],
         symtom_prognos_behandling=html_to_text((a.get("symtomprognosbehandling") or {}).get("markup")),
         generell_information=html_to_text((a.get("forsakringsmedicinskinformation") or {}).get("markup")),

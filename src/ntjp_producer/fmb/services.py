@@ -21,7 +21,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from ntjp_producer.fmb import codes, material, versioning
+from ntjp_producer import clock
+from ntjp_producer.fmb import codes, material
 from ntjp_producer.fmb.models import DIAGNOSINFORMATION, TYPFALL, FmbImport, FmbItem, FmbState
 from ntjp_producer.storage import db
 
@@ -100,7 +101,7 @@ def _last_change(snap: _Snapshot, day: dt.date) -> dt.datetime:
     passed = bisect.bisect_right(snap.boundaries, day)
     if not passed:
         return snap.changed_at
-    midnight = dt.datetime.combine(snap.boundaries[passed - 1], dt.time(), versioning.SWEDEN).astimezone(dt.UTC)
+    midnight = dt.datetime.combine(snap.boundaries[passed - 1], dt.time(), clock.SWEDEN).astimezone(dt.UTC)
     return max(snap.changed_at, midnight)
 
 
@@ -159,7 +160,7 @@ class FmbService:
                     row.item_id, row.version, row.giltig_start, row.giltig_slut, row.senast_andrad, row.attributes
                 )
                 items.append(obj)
-                raw[id(obj)] = (row.item_id, row.attributes, versioning.as_utc(row.senast_andrad))
+                raw[id(obj)] = (row.item_id, row.attributes, clock.as_utc(row.senast_andrad))
                 for d in row.diagnoser:
                     by_code.setdefault(d.kod, []).append(obj)
             release = (state.release_version, state.release_built)
@@ -176,7 +177,7 @@ class FmbService:
             release,
             # The change stamp, not the import's clock: stamps are strictly later for each change,
             # so even two imports within one second give If-Modified-Since a later time.
-            max(versioning.parse_stamp(token[0]), versioning.parse_stamp(token[1])).astimezone(dt.UTC),
+            max(clock.parse_stamp(token[0]), clock.parse_stamp(token[1])).astimezone(dt.UTC),
             _boundaries(items),
             {},
             {id(item): n for n, item in enumerate(items)},
@@ -213,7 +214,7 @@ class FmbService:
     ) -> Urval:
         """GetFmb's question. Raises InvalidDiagnosisCode for a malformed code."""
         snap = self._snapshot(TYPFALL)
-        found = self._select(snap, diagnoskoder, aven_ej_aktiva, today or versioning.today())
+        found = self._select(snap, diagnoskoder, aven_ej_aktiva, today or clock.today())
         ids = {i.strip() for i in underlags_ids or [] if i is not None}
         if ids:
             found = [b for b in found if b.underlags_id in ids]
@@ -227,7 +228,7 @@ class FmbService:
         today: dt.date | None = None,
     ) -> Urval:
         snap = self._snapshot(DIAGNOSINFORMATION)
-        return Urval(self._select(snap, diagnoskoder, aven_ej_aktiva, today or versioning.today()), snap.version,
+        return Urval(self._select(snap, diagnoskoder, aven_ej_aktiva, today or clock.today()), snap.version,
                      snap.prepared)  # fmt: skip
 
     def dokument(
@@ -243,7 +244,7 @@ class FmbService:
 
         Raises InvalidDiagnosisCode for a malformed code and NoFmbData before any import.
         """
-        day = today or versioning.today()
+        day = today or clock.today()
         snap = self._snapshot(kind)
         found = self._select(snap, diagnoskoder, aven_ej_aktiva, day)
         wanted = {i.strip() for i in ids or [] if i is not None}
@@ -284,5 +285,5 @@ class FmbService:
             result["fmbRelease"] = state.release_version or "unknown"
             result["fmbSenateAndring"] = state.senate_andring
         if last is not None:
-            result["lastImport"] = versioning.stamp(versioning.as_utc(last.imported_at))
+            result["lastImport"] = clock.stamp(clock.as_utc(last.imported_at))
         return result

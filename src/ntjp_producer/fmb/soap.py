@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 from lxml import etree
 
-from ntjp_producer import ns
-from ntjp_producer.fmb import codes, versioning, wire
+from ntjp_producer import clock, ns
+from ntjp_producer.fmb import codes, wire
 from ntjp_producer.fmb.services import FmbService, NoFmbData, Urval
 from ntjp_producer.rivta.faults import CLIENT, SERVER, RivtaFault
 
@@ -106,7 +106,7 @@ class _Answers:
 
     def whole(self, urval: Urval, aven_ej_aktiva: bool) -> bytes:
         """The unfiltered answer, kept whole for the day (validity moves the active set at midnight)."""
-        key = (self.contract, "whole", versioning.today(), aven_ej_aktiva)
+        key = (self.contract, "whole", clock.today(), aven_ej_aktiva)
         data = urval.prepared.get(key)
         if data is None:
             for stale in [k for k in list(urval.prepared) if k[:2] == (self.contract, "whole") and k != key]:

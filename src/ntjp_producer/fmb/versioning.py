@@ -1,12 +1,11 @@
-"""FMB's version timestamps: strings (``YYYYMMDDhhmmss``, Swedish time, see ``clock``) that
+"""FMB's rule for version timestamps: strings (``YYYYMMDDhhmmss``, Swedish time, ``clock``) that
 consumers store and compare for equality, and that must move forward with every change."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-# The shared clock, under the names the FMB code has always used.
-from ntjp_producer.clock import STAMP_FORMAT, SWEDEN, as_utc, now, parse_stamp, stamp, today  # noqa: F401
+from ntjp_producer.clock import parse_stamp, stamp
 
 
 def next_stamp(at: dt.datetime, previous: list[str]) -> str:

@@ -20,8 +20,8 @@ from collections.abc import Iterable
 
 from lxml import etree
 
-from ntjp_producer import ns
-from ntjp_producer.fmb import material, versioning
+from ntjp_producer import clock, ns
+from ntjp_producer.fmb import material
 
 # The id spaces of the two kinds of material, as the deployed producer answered them.
 UNDERLAGS_ID_ROOT = "1.2.752.116.3.1.12"
@@ -107,7 +107,7 @@ def beslutsunderlag(responder: str, b: material.Beslutsunderlag) -> etree._Eleme
         _text(tid, "value", b.sjukskrivningstid.value)
         _text(tid, "unit", b.sjukskrivningstid.unit)
     _text(el, "sjukskrivningsgrad", b.sjukskrivningsgrad)
-    _text(el, "senastAndrad", _date(versioning.today(b.senast_andrad)))
+    _text(el, "senastAndrad", _date(clock.today(b.senast_andrad)))
     _villkor(el, b.villkor)
     _huvuddiagnoser(el, b.huvuddiagnoser)
     return el

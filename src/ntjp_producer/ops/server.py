@@ -75,7 +75,8 @@ class Alerts:
             f = figures.get(contract, sla.Figures())
             within, errors = f.within(target_ms), f.error_share()
             states = {
-                "p95": within is not None and within < s.sla_share,
+                # The share of calls within the target fell below sla_share (95 %): what the SLA says.
+                "within_target": within is not None and within < s.sla_share,
                 "error_rate": errors is not None and errors > s.alert_error_share,
             }
             for kind, breached in states.items():
