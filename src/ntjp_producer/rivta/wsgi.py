@@ -80,71 +80,52 @@ class RivtaApplication:
         cid = correlation_id_of(environ)
         token = logs.correlation_id.set(cid)
         started = time.perf_counter()
-        path = environ.get("PATH_INFO", "")
-        contract = self.contracts.get(path)
-        call = None
-        if contract is not None and environ.get("REQUEST_METHOD") == "POST":
-            via_platform = bool(environ.get("ntjp.via_platform"))
-            call = Call(
-                contract.name,
-                cid,
-                # A platform call without the original-consumer header is the platform's own: audited
-                # under its HSA-id, so `hosp audit --consumer` finds it.
-                environ.get("ntjp.consumer_hsaid") or (environ.get("ntjp.platform_hsaid") if via_platform else None),
-                via_platform,
-                environ.get("ntjp.platform_hsaid"),
-                consumer_correlation_id=None if via_platform else sent_correlation_id(environ),
-            )
+        contract = self.contracts.get(environ.get("PATH_INFO", ""))
+        call = _open_call(contract, environ, cid)
         call_token = calls.current.set(call)
         status, headers, body, outcome = "500 Internal Server Error", [], b"", "server_fault"
         try:
-            try:
-                status, headers, body, outcome = self._handle(contract, environ)
-            except AccessDenied as fault:
-                status, headers, body = self._fault(fault.code, fault.message)
-                outcome = "refused"
-            except RivtaFault as fault:
-                status, headers, body = self._fault(fault.code, fault.message)
-                outcome = "client_fault" if fault.code != SERVER else "server_fault"
-            except Exception:
-                log.exception("unhandled error")
-                status, headers, body = self._fault(SERVER, f"Internal error; correlation id {cid}")
+            status, headers, body, outcome = self._answer(contract, environ, cid)
             if call is not None and self.audit is not None:
-                try:
-                    self.audit(call, outcome)
-                except Exception as exc:
-                    # Not log.exception: the database's message may quote the record, i.e. personal data.
-                    log.error(
-                        "audit record could not be written; the answer is withheld",
-                        extra={"error": logs.describe_error(exc)},
-                    )
-                    status, headers, body = self._fault(
-                        SERVER, f"The call could not be audited, so it was not answered; correlation id {cid}"
-                    )
-                    outcome = "server_fault"
+                status, headers, body, outcome = self._audited(call, cid, (status, headers, body, outcome))
         finally:
-            log.info(
-                "call",
-                extra={
-                    "path": path,
-                    "method": environ.get("REQUEST_METHOD"),
-                    "status": int(status.split()[0]),
-                    "outcome": outcome,
-                    "caller_hsaid": environ.get("ntjp.caller_hsaid"),
-                    "consumer_hsaid": environ.get("ntjp.consumer_hsaid"),
-                    "via_platform": environ.get("ntjp.via_platform"),
-                    "consumer_type": call.consumer_type if call else None,
-                    "consumer_correlation_id": call.consumer_correlation_id if call else None,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
+            _log_call(environ, call, status, outcome, started)
             calls.current.reset(call_token)
             logs.correlation_id.reset(token)
-        headers = [*headers, ("Content-Length", str(len(body))), (CORRELATION_HEADER, cid)]
-        start_response(status, headers)
+        start_response(status, [*headers, ("Content-Length", str(len(body))), (CORRELATION_HEADER, cid)])
         if self.observe is None or environ.get("REQUEST_METHOD") != "POST":
             return [body]
-        started = environ.get("ntjp.request_read_at", started)
+        return self._measured(body, contract, call, outcome, environ, started)
+
+    # -- the concerns of one call, in the order they happen ------------------------------------------
+
+    def _answer(self, contract: Contract | None, environ, cid: str) -> tuple[str, list, bytes, str]:
+        """The answer and its outcome; every refusal a SOAP fault, nothing raised past here."""
+        try:
+            return self._handle(contract, environ)
+        except AccessDenied as fault:
+            return (*self._fault(fault.code, fault.message), "refused")
+        except RivtaFault as fault:
+            return (*self._fault(fault.code, fault.message), "client_fault" if fault.code != SERVER else "server_fault")
+        except Exception:
+            log.exception("unhandled error")
+            return (*self._fault(SERVER, f"Internal error; correlation id {cid}"), "server_fault")
+
+    def _audited(self, call: Call, cid: str, answer: tuple[str, list, bytes, str]) -> tuple[str, list, bytes, str]:
+        """Fail closed: the answer leaves only once its audit record is written; else a Server fault."""
+        try:
+            self.audit(call, answer[3])
+        except Exception as exc:
+            # Not log.exception: the database's message may quote the record, i.e. personal data.
+            log.error("audit record could not be written; the answer is withheld",
+                      extra={"error": logs.describe_error(exc)})  # fmt: skip
+            message = f"The call could not be audited, so it was not answered; correlation id {cid}"
+            return (*self._fault(SERVER, message), "server_fault")
+        return answer
+
+    def _measured(self, body: bytes, contract: Contract | None, call: Call | None, outcome: str, environ,
+                  started: float) -> _Measured:  # fmt: skip
+        """The body, measured from the end of the request to the end of the answer (at ``close``)."""
         observation = {
             "service": self.service,
             "contract": contract.name if contract is not None else "unknown",
@@ -153,7 +134,7 @@ class RivtaApplication:
             "consumer_type": call.consumer_type if call else None,
             "via_platform": bool(environ.get("ntjp.via_platform")),
         }
-        return _Measured(body, started, observation, self.observe)
+        return _Measured(body, environ.get("ntjp.request_read_at", started), observation, self.observe)
 
     # -- routing ------------------------------------------------------------------------------
 
@@ -301,6 +282,42 @@ class RivtaApplication:
 
     def _fault(self, code: str, message: str) -> tuple[str, list, bytes]:
         return "500 Internal Server Error", [("Content-Type", _XML)], envelope(code, message)
+
+
+def _open_call(contract: Contract | None, environ, cid: str) -> Call | None:
+    """The call record of a SOAP request (a POST to a contract's path), for the adapter and the audit."""
+    if contract is None or environ.get("REQUEST_METHOD") != "POST":
+        return None
+    via_platform = bool(environ.get("ntjp.via_platform"))
+    return Call(
+        contract.name,
+        cid,
+        # A platform call without the original-consumer header is the platform's own: audited
+        # under its HSA-id, so `hosp audit --consumer` finds it.
+        environ.get("ntjp.consumer_hsaid") or (environ.get("ntjp.platform_hsaid") if via_platform else None),
+        via_platform,
+        environ.get("ntjp.platform_hsaid"),
+        consumer_correlation_id=None if via_platform else sent_correlation_id(environ),
+    )
+
+
+def _log_call(environ, call: Call | None, status: str, outcome: str, started: float) -> None:
+    """One line per call: who (the TLS peer and the consumer), what, how it ended, how long it took."""
+    log.info(
+        "call",
+        extra={
+            "path": environ.get("PATH_INFO", ""),
+            "method": environ.get("REQUEST_METHOD"),
+            "status": int(status.split()[0]),
+            "outcome": outcome,
+            "caller_hsaid": environ.get("ntjp.caller_hsaid"),
+            "consumer_hsaid": environ.get("ntjp.consumer_hsaid"),
+            "via_platform": environ.get("ntjp.via_platform"),
+            "consumer_type": call.consumer_type if call else None,
+            "consumer_correlation_id": call.consumer_correlation_id if call else None,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
 
 
 class _Measured:
