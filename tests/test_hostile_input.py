@@ -36,7 +36,7 @@ CASES = {
     ),
     "external entity to a local file": (XXE, {}, "Client", "DTD"),
     "billion laughs": (LAUGHS, {}, "Client", "DTD"),
-    "deep nesting": (DEEP, {}, "Client", "XML"),
+    "deep nesting": (DEEP, {}, "Client", "XML nested deeper than 64 levels"),
     "SOAP 1.2 envelope": (SOAP12, {}, "VersionMismatch", "SOAP 1.2"),
     "SOAP 1.2 content type": (
         SOAP12,

@@ -189,8 +189,9 @@ def test_status_page_in_headless_chromium(ops_server, known_mix, tmp_path):
 
 def test_operations_listener_is_not_on_the_tls_port(ops_server):
     server, _ = ops_server
-    assert server.ops_url.startswith("http://127.0.0.1:") and server.ops_url.split(":")[-1] != server.base_url.split(
-        ":")[-1]  # fmt: skip
+    tls_port = server.base_url.rsplit(":", 1)[1]
+    with pytest.raises(requests.ConnectionError):  # the TLS port speaks no plain HTTP: no /health there
+        requests.get(f"http://127.0.0.1:{tls_port}/health", timeout=5)
     assert server.session().get(f"{server.base_url}/metrics", timeout=10).status_code == 404
     health = requests.get(f"{server.ops_url}/health", timeout=10).json()
     assert health["dbStatus"] == "ok"

@@ -155,7 +155,9 @@ def test_the_envelope_shape_is_strict(server, case, document):
 
 
 def test_upload_time_is_the_consumers_not_the_producers(server):
-    """A body trickled over about 2 s is measured from its end: the call lands in the 0.1 s bucket."""
+    """A body trickled over about 2 s is measured from its end: the call lands in the 0.5 s bucket, far
+    below the 2 s it took to send (a worker's first call also builds the data version's answers, so
+    the workers are asked once first)."""
     import time
 
     import requests
@@ -167,7 +169,7 @@ def test_upload_time_is_the_consumers_not_the_producers(server):
         labels = {"contract": "GetDiagnosInformation", "outcome": "ok"}
         return (
             metric_sum(text, "ntjp_call_duration_seconds_count", **labels),
-            metric_sum(text, "ntjp_call_duration_seconds_bucket", le="0.1", **labels),
+            metric_sum(text, "ntjp_call_duration_seconds_bucket", le="0.5", **labels),
         )
 
     body = envelope("GetDiagnosInformation", "<r:diagnosKod><c:code>J20</c:code></r:diagnosKod>").encode()
@@ -177,6 +179,15 @@ def test_upload_time_is_the_consumers_not_the_producers(server):
             time.sleep(0.25)
             yield body[i : i + len(body) // 8 + 1]
 
+    before = metrics()[0]
+    for _ in range(4):  # new connections, so both workers have built their answers
+        session = server.session()
+        session.headers["Connection"] = "close"
+        session.post(f"{server.base_url}/GetDiagnosInformation/1/rivtabp21", data=body,
+                     headers={"Content-Type": "text/xml; charset=utf-8"}, timeout=30)  # fmt: skip
+    deadline = time.monotonic() + 10
+    while metrics()[0] < before + 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
     count, fast = metrics()
     started = time.monotonic()
     r = server.session().post(
