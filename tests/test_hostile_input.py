@@ -19,6 +19,8 @@ LAUGHS = (
     + envelope("GetFmb").replace("</r:GetFmb>", "&lol9;</r:GetFmb>")
 )
 DEEP = envelope("GetFmb").replace("</r:GetFmb>", "<a>" * 5000 + "</a>" * 5000 + "</r:GetFmb>")
+# Deeper than the producer's own limit (64) but within libxml2's (256): refused by the loader's check.
+NESTED = envelope("GetFmb").replace("</r:GetFmb>", "<a>" * 100 + "</a>" * 100 + "</r:GetFmb>")
 SOAP12 = (
     '<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body>'
     f'<r:GetVersions xmlns:r="{RESPONDER["GetVersions"]}"/></e:Body></e:Envelope>'
@@ -36,7 +38,8 @@ CASES = {
     ),
     "external entity to a local file": (XXE, {}, "Client", "DTD"),
     "billion laughs": (LAUGHS, {}, "Client", "DTD"),
-    "deep nesting": (DEEP, {}, "Client", "XML nested deeper than 64 levels"),
+    "deep nesting": (DEEP, {}, "Client", "Malformed XML: Excessive depth in document"),
+    "nesting past the producer's limit": (NESTED, {}, "Client", "XML nested deeper than 64 levels"),
     "SOAP 1.2 envelope": (SOAP12, {}, "VersionMismatch", "SOAP 1.2"),
     "SOAP 1.2 content type": (
         SOAP12,

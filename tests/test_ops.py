@@ -113,6 +113,13 @@ def test_sla_report_matches_what_was_sent(ops_server, known_mix):
     ).stdout  # fmt: skip
     assert f"{known_mix} GetVersions: response time: 92.0% of calls within 0.5 s, target 95%" in text
     assert f"{known_mix} GetVersions: availability: 94.00% in service hours, target 99.5%" in text
+    page = subprocess.run(
+        [sys.executable, "-m", "ntjp_producer", "sla", "report", "--service", "fmb", "--from", str(known_mix),
+         "--to", str(known_mix), "--format", "html", "--db", server.db_url, "--config", str(config)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert page.startswith("<!doctype html>") and f"<td>GetVersions</td><td>{known_mix}</td><td>{total}</td>" in page
+    assert f"<li>{known_mix} GetVersions: response time: 92.0% of calls within 0.5 s, target 95%</li>" in page
 
 
 def test_metrics_add_up_across_two_workers(ops_server, known_mix):

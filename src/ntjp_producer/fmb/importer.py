@@ -55,7 +55,7 @@ class KindChanges:
 
 
 @dataclass
-class ImportReport:
+class ReleaseReport:
     release_version: str | None
     changes: dict[str, KindChanges]
     stamp: str | None
@@ -67,20 +67,20 @@ class ImportReport:
 
 def import_release(
     sessions: sessionmaker[Session], folder: str | Path, *, at: dt.datetime | None = None
-) -> ImportReport:
+) -> ReleaseReport:
     """Read, check and apply a release. Raises ReleaseError and changes nothing if it is broken."""
     release = read_release(folder)
     return apply_release(sessions, release, at=at or clock.now())
 
 
-def apply_release(sessions: sessionmaker[Session], release: Release, *, at: dt.datetime) -> ImportReport:
+def apply_release(sessions: sessionmaker[Session], release: Release, *, at: dt.datetime) -> ReleaseReport:
     import_day = clock.today(at)
     with sessions.begin() as session:
         states = {s.kind: s for s in session.scalars(select(FmbState).with_for_update())}
         stamp = versioning.next_stamp(
             at, [v for s in states.values() for v in (s.senate_andring, s.senaste_versionsuppdatering)]
         )
-        report = ImportReport(release.version, {}, None)
+        report = ReleaseReport(release.version, {}, None)
         for kind in KINDS:
             changes = _apply_kind(session, kind, release.items[kind], at, import_day)
             report.changes[kind] = changes

@@ -173,7 +173,7 @@ class _Shadow:
 
 
 @dataclass(frozen=True)
-class ImportReport:
+class ExtractReport:
     kind: str
     lines: int
     upserted: int
@@ -182,7 +182,7 @@ class ImportReport:
     seconds: float
 
 
-def import_extract(sessions: sessionmaker[Session], path: str, *, delta: bool = False) -> ImportReport:
+def import_extract(sessions: sessionmaker[Session], path: str, *, delta: bool = False) -> ExtractReport:
     """Raises extract.ExtractError (nothing applied) for a bad line."""
     started = time.perf_counter()
     now = dt.datetime.now(dt.UTC)
@@ -266,6 +266,6 @@ def import_extract(sessions: sessionmaker[Session], path: str, *, delta: bool = 
         # and an autovacuum storm over half a million new rows while consumers are searching.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM (ANALYZE) hosp_search, hosp_person"))
-    return ImportReport(
+    return ExtractReport(
         "delta" if delta else "full", lines, upserted, deleted, persons, round(time.perf_counter() - started, 2)
     )

@@ -76,82 +76,114 @@ def _wrap(name: str, *parts: str) -> str:
     return f"<core:{name}>{''.join(parts)}</core:{name}>"
 
 
-def _item(number: int, data: Any) -> str:
-    name = ITEM_ELEMENTS[number]
-    P = codes.PROFESSION
-    if number == 1:
-        pnr = data["personnummer"]
-        return _wrap(
+# One writer per § 6 item: the item's data in, its element(s) out. ``_item`` picks it by number.
+_P = codes.PROFESSION
+
+
+def _personal_data(name: str, data: Any) -> str:
+    pnr = data["personnummer"]
+    return _wrap(
+        name,
+        _wrap("personalIdentity", _t("root", personnummer.root(pnr)), _t("extension", pnr)),
+        _t("givenName", data["fornamn"]),
+        _t("middleName", data["mellannamn"]) if data.get("mellannamn") else "",
+        _t("surname", data["efternamn"]),
+        _cv("sex", codes.SEX, data["kon"]) if data.get("kon") else "",
+    )
+
+
+def _population_registration(name: str, data: Any) -> str:
+    county, municipality = data["lan"], data["kommun"]
+    return _wrap(name, _cv("county", codes.COUNTY, county), _cv("municipality", codes.MUNICIPALITY, municipality))
+
+
+def _professions(name: str, data: Any) -> str:
+    return "".join(_cv(name, _P, yrke) for yrke in data)
+
+
+def _education(name: str, data: Any) -> str:
+    return "".join(
+        _wrap(
             name,
-            _wrap("personalIdentity", _t("root", personnummer.root(pnr)), _t("extension", pnr)),
-            _t("givenName", data["fornamn"]),
-            _t("middleName", data["mellannamn"]) if data.get("mellannamn") else "",
-            _t("surname", data["efternamn"]),
-            _cv("sex", codes.SEX, data["kon"]) if data.get("kon") else "",
+            _cv("basicProfession", _P, u["grundyrke"]),
+            _t("school", u["larosate"]) if u.get("larosate") else "",
+            _cv("country", codes.COUNTRY, u["land"]) if u.get("land") else "",
+            _t("degreeDate", _date(u["examensdatum"])) if u.get("examensdatum") else "",
         )
-    if number == 2:
-        county, municipality = data["lan"], data["kommun"]
-        return _wrap(name, _cv("county", codes.COUNTY, county), _cv("municipality", codes.MUNICIPALITY, municipality))
-    if number == 3:
-        return "".join(_cv(name, P, yrke) for yrke in data)
-    if number == 4:
-        return "".join(
-            _wrap(
-                name,
-                _cv("basicProfession", P, u["grundyrke"]),
-                _t("school", u["larosate"]) if u.get("larosate") else "",
-                _cv("country", codes.COUNTRY, u["land"]) if u.get("land") else "",
-                _t("degreeDate", _date(u["examensdatum"])) if u.get("examensdatum") else "",
-            )
-            for u in data
+        for u in data
+    )
+
+
+def _specialities(name: str, data: Any) -> str:
+    return "".join(
+        _wrap(name, _cv("profession", _P, x["yrke"]), _cv("speciality", codes.SPECIALITY, x["kod"])) for x in data
+    )
+
+
+def _issue_dates(name: str, data: Any) -> str:
+    return "".join(
+        _wrap(
+            name,
+            _cv("profession", _P, d["yrke"]),
+            _cv("speciality", codes.SPECIALITY, d["kod"]) if d["kod"] else "",
+            _t("date", _date(d["datum"])),
         )
-    if number == 5:
-        return "".join(
-            _wrap(name, _cv("profession", P, x["yrke"]), _cv("speciality", codes.SPECIALITY, x["kod"])) for x in data
+        for d in data
+    )
+
+
+def _time_limited(name: str, data: Any) -> str:
+    return "".join(_wrap(name, _cv("profession", _P, t["yrke"]), _t("validTo", _date(t["giltigTill"]))) for t in data)
+
+
+def _partial_access(name: str, data: Any) -> str:
+    return "".join(
+        _wrap(
+            name,
+            _cv("profession", _P, x["yrke"]),
+            _t("decisionDate", _date(x["beslutsdatum"])),
+            _t("scope", x["omfattning"]),
         )
-    if number == 6:
-        return "".join(
-            _wrap(
-                name,
-                _cv("profession", P, d["yrke"]),
-                _cv("speciality", codes.SPECIALITY, d["kod"]) if d["kod"] else "",
-                _t("date", _date(d["datum"])),
-            )
-            for d in data
+        for x in data
+    )
+
+
+def _probation_or_revocation(name: str, data: Any) -> str:
+    return "".join(
+        _wrap(
+            name,
+            _cv("profession", _P, b["yrke"]),
+            _cv("decision", codes.DECISION, b["typ"]),
+            _t("decisionDate", _date(b["beslutsdatum"])),
+            _t("endDate", _date(b["slutdatum"])) if b.get("slutdatum") else "",
         )
-    if number == 7:
-        return "".join(
-            _wrap(name, _cv("profession", P, t["yrke"]), _t("validTo", _date(t["giltigTill"]))) for t in data
-        )
-    if number == 8:
-        return "".join(
-            _wrap(
-                name,
-                _cv("profession", P, x["yrke"]),
-                _t("decisionDate", _date(x["beslutsdatum"])),
-                _t("scope", x["omfattning"]),
-            )
-            for x in data
-        )
-    if number == 9:
-        return "".join(
-            _wrap(
-                name,
-                _cv("profession", P, b["yrke"]),
-                _cv("decision", codes.DECISION, b["typ"]),
-                _t("decisionDate", _date(b["beslutsdatum"])),
-                _t("endDate", _date(b["slutdatum"])) if b.get("slutdatum") else "",
-            )
-            for b in data
-        )
-    if number == 10:
-        scope = _cv("scope", codes.PRESCRIPTION_SCOPE, data["omfattning"])
-        return _wrap(name, _t("prescriberCode", data["forskrivarkod"]), scope)
-    if number == 11:
-        return _wrap(name, _t("certificateDate", _date(data["utfardad"])))
-    if number == 12 and data.get("andrad"):
-        return _wrap(name, _t("lastChanged", _stamp(data["andrad"])))
-    return ""
+        for b in data
+    )
+
+
+def _prescription(name: str, data: Any) -> str:
+    scope = _cv("scope", codes.PRESCRIPTION_SCOPE, data["omfattning"])
+    return _wrap(name, _t("prescriberCode", data["forskrivarkod"]), scope)
+
+
+def _assistant_nurse(name: str, data: Any) -> str:
+    return _wrap(name, _t("certificateDate", _date(data["utfardad"])))
+
+
+def _register_data(name: str, data: Any) -> str:
+    return _wrap(name, _t("lastChanged", _stamp(data["andrad"]))) if data.get("andrad") else ""
+
+
+_ITEM_WRITERS: dict[int, Callable[[str, Any], str]] = {
+    1: _personal_data, 2: _population_registration, 3: _professions, 4: _education, 5: _specialities,
+    6: _issue_dates, 7: _time_limited, 8: _partial_access, 9: _probation_or_revocation, 10: _prescription,
+    11: _assistant_nurse, 12: _register_data,
+}  # fmt: skip
+assert _ITEM_WRITERS.keys() == ITEM_ELEMENTS.keys(), "every § 6 item has an element and a writer"
+
+
+def _item(number: int, data: Any) -> str:
+    return _ITEM_WRITERS[number](ITEM_ELEMENTS[number], data)
 
 
 def person_xml(items: Items) -> str:
