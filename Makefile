@@ -8,7 +8,7 @@ DB ?= sqlite:///var/ntjp.db
 HOSP_DB ?= sqlite:///var/hosp.db
 TLS ?= var/tls
 
-.PHONY: run check bench test lint test-sqlite test-postgres cluster cluster-down test-cluster clean
+.PHONY: run check bench test test-quick lint test-sqlite test-postgres cluster cluster-down test-cluster clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ lint: $(STAMP)
 
 test-sqlite: $(STAMP)
 	$(BIN)/pytest
+
+## The quick tier while working: no servers, no whole releases (marker slow); make test runs everything.
+test-quick: $(STAMP)
+	$(BIN)/pytest -m "not slow"
 
 test-postgres: $(STAMP)
 	scripts/with-postgres.sh $(BIN)/pytest

@@ -10,6 +10,8 @@ from tests.helpers import fault_of
 from tests.hosp_client import HSA, items_in, persons, pnr_of
 from tests.hosp_data import FULL
 
+pytestmark = pytest.mark.slow
+
 # The law, written out again here so that a wrong table in the code cannot pass as right.
 LAW = {
     "ivo": set(range(1, 13)),

@@ -16,6 +16,8 @@ from tests.helpers import fault_of, new_database, start_server, stop_server
 from tests.hosp_client import HospClient, items_in, persons, pnr_of
 from tests.hosp_data import FULL, OSTBERG, records, write_extract
 
+pytestmark = pytest.mark.slow
+
 CLI = [sys.executable, "-m", "ntjp_producer", "hosp"]
 
 

@@ -15,6 +15,8 @@ from tests.helpers import fault_of, metric_sum
 from tests.hosp_client import HSA, items_in, more_results, persons, pnr_of
 from tests.hosp_data import FULL, NOT_IN_REGISTER, OSTBERG, OSTROM_O, OSTROM_PLAIN, REVOKED, SAMORDNING, records
 
+pytestmark = pytest.mark.slow
+
 # -- search -----------------------------------------------------------------------------------------
 
 

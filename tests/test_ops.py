@@ -20,6 +20,8 @@ from ntjp_producer.ops.server import Alerts
 from ntjp_producer.storage import db
 from tests.helpers import REPO, SAMPLE, envelope, fault_of, metric_sum, new_database, start_server, stop_server
 
+pytestmark = pytest.mark.slow
+
 ARTIFACTS = REPO / "test-artifacts"
 CONFIG = """
 [producer]
