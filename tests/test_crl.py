@@ -96,6 +96,12 @@ def test_revocation_list_is_enforced_and_reloaded(latest_db, tmp_path):
         assert _eventually(lambda: not any(_answered(server, "region") for _ in range(4)))
         _crl(tls_dir)
         assert _eventually(lambda: all(_answered(server, "region") for _ in range(4)))
+        # A list that does not load (half-written, not PEM) leaves the trust in force that was.
+        (tls_dir / "crl.pem").write_text("-----BEGIN X509 CRL-----\nnot a list\n")
+        time.sleep(1.2)
+        assert all(_answered(server, "region") for _ in range(4)), "a broken file does not lock everyone out"
+        assert "could not be loaded; the previous ones stay in force" in (tmp_path / "server.log").read_text()
+        _crl(tls_dir)
         assert server.process.pid == pid and server.process.poll() is None, "no restart"
         log = (tmp_path / "server.log").read_text()
         assert "TLS trust reloaded" in log

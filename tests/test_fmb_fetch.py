@@ -130,3 +130,49 @@ def test_an_unreachable_or_wrong_source_fails_clearly(tmp_path):
     assert done.returncode == 3 and "HTTP 404" in done.stderr
     drop()
 
+
+
+class _Tagged(http.server.BaseHTTPRequestHandler):
+    """The release folder's files with an ETag each; 304 when the client already has that one."""
+
+    def do_GET(self):  # http.server's name
+        name = self.path.split("?")[0].rsplit("/", 1)[-1] + ".json"
+        tag = self.server.tags[name]
+        self.server.asked.append((name, self.headers.get("If-None-Match")))
+        if self.headers.get("If-None-Match") == tag:
+            self.send_response(304)
+            self.send_header("ETag", tag)
+            self.end_headers()
+            return
+        body = (LATEST / name).read_bytes()
+        self.send_response(200)
+        self.send_header("ETag", tag)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.once
+def test_when_one_collection_changed_both_are_fetched_whole(tmp_path):
+    from ntjp_producer.fmb import fetch
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Tagged)
+    httpd.tags = {"typfall.json": '"t1"', "forsakringsmedicinskdiagnosinformation.json": '"d1"'}
+    httpd.asked = []
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}/fmb"
+    try:
+        first = fetch.fetch_release(base, tmp_path / "a")
+        assert first.folder is not None and sorted(p.name for p in first.folder.iterdir()) == sorted(httpd.tags)
+        assert fetch.fetch_release(base, tmp_path / "b", validators=first.validators).folder is None
+        httpd.tags["forsakringsmedicinskdiagnosinformation.json"] = '"d2"'  # a new diagnosinformation only
+        httpd.asked.clear()
+        third = fetch.fetch_release(base, tmp_path / "c", validators=first.validators)
+        assert third.folder is not None and sorted(p.name for p in third.folder.iterdir()) == sorted(httpd.tags)
+        assert ("typfall.json", None) in httpd.asked, "the unchanged collection is fetched again, whole"
+        assert {v["etag"] for v in third.validators.values()} == {'"t1"', '"d2"'}
+    finally:
+        httpd.shutdown()

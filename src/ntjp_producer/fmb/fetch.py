@@ -86,29 +86,21 @@ def fetch_release(
         raise FetchError(f"{base}: not an http(s) URL")
     validators = validators or {}
     urls = _urls(base)
+
+    def get_all(conditional: bool) -> dict[str, tuple[int, bytes, Message]]:
+        return {filename: _get(url, validators.get(url) if conditional else None, timeout, attempts, backoff,
+                               context) for filename, url in urls.items()}  # fmt: skip
+
     # Conditional only as a pair: if either collection changed, both are fetched whole, so the
     # release folder is always one consistent download.
-    conditional = all(url in validators for url in urls.values())
-    bodies: dict[str, bytes] = {}
-    new_validators: dict[str, dict[str, str]] = {}
-    unchanged = 0
-    for filename, url in urls.items():
-        status, body, headers = _get(url, validators.get(url) if conditional else None, timeout, attempts, backoff,
-                                     context)  # fmt: skip
-        if status == 304:
-            unchanged += 1
-            new_validators[url] = validators[url]
-            continue
-        bodies[filename] = body
-        new_validators[url] = _validator(headers)
-    if unchanged == len(urls):
-        return Fetched(None, new_validators)
-    if unchanged:  # one changed, one did not: fetch the unchanged one again, unconditionally
-        for filename, url in urls.items():
-            if filename not in bodies:
-                status, body, headers = _get(url, None, timeout, attempts, backoff, context)
-                bodies[filename] = body
-                new_validators[url] = _validator(headers)
+    answers = get_all(conditional=all(url in validators for url in urls.values()))
+    unchanged = [filename for filename, (status, _, _) in answers.items() if status == 304]
+    if len(unchanged) == len(urls):
+        return Fetched(None, {url: validators[url] for url in urls.values()})
+    if unchanged:  # one changed, one did not: both again, unconditionally
+        answers = get_all(conditional=False)
+    bodies = {filename: body for filename, (_, body, _) in answers.items()}
+    new_validators = {urls[filename]: _validator(headers) for filename, (_, _, headers) in answers.items()}
     folder.mkdir(parents=True, exist_ok=True)
     for filename, body in bodies.items():
         (folder / filename).write_bytes(body)

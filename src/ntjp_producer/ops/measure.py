@@ -21,9 +21,7 @@ from sqlalchemy import Engine
 
 from ntjp_producer.logs import describe_error
 from ntjp_producer.ops.models import BUCKET_COLUMNS, BUCKETS_MS, ops_minute
-from ntjp_producer.rivta.observation import OUTCOMES, Observation
-
-__all__ = ["OUTCOMES", "Observation", "Recorder", "bucket_index", "prometheus"]
+from ntjp_producer.rivta.observation import Observation
 
 log = logging.getLogger(__name__)
 
