@@ -96,7 +96,9 @@ def test_revocation_list_is_enforced_and_reloaded(latest_db, tmp_path):
         assert _eventually(lambda: not any(_answered(server, "region") for _ in range(4)))
         _crl(tls_dir)
         assert _eventually(lambda: all(_answered(server, "region") for _ in range(4)))
-        # A list that does not load (half-written, not PEM) leaves the trust in force that was.
+        # A list that does not load (half-written, not PEM) leaves the trust in force that was. Every
+        # worker has taken the good list up first: each looks at the files once a second, even idle.
+        time.sleep(2.5)
         (tls_dir / "crl.pem").write_text("-----BEGIN X509 CRL-----\nnot a list\n")
         time.sleep(1.2)
         assert all(_answered(server, "region") for _ in range(4)), "a broken file does not lock everyone out"

@@ -15,8 +15,8 @@ thread. This worker changes three things and leaves the rest of gthread as it is
 - Writing an answer has its own timeout, so a client that never reads cannot hold a thread either.
 
 Two more things a running node needs: a new CRL, CA bundle or server certificate in the TLS folder
-is taken up without a restart (the worker looks at the files at most once a second, builds a new
-context for new handshakes, and tells connections made under the old one to close after their next
+is taken up without a restart (each worker looks at the files once a second in its event loop, busy
+or idle, builds a new context for new handshakes, and tells connections made under the old one to close after their next
 answer, so every client is checked against the new trust within one call); and while the node
 drains (``transport/server.py``) every answer closes its connection.
 
@@ -198,6 +198,8 @@ class ProducerWorker(ThreadWorker):
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn))
 
     def murder_pending(self) -> None:
+        if self.tls_context is not None:
+            self._check_trust()  # every loop (at most a second apart): an idle worker takes new trust up too
         super().murder_pending()
         now = time.monotonic()
         for conn in [c for c in self.handshakes if c.timeout <= now]:
