@@ -1,7 +1,7 @@
 """Time as RIV-TA consumers see it, for every product.
 
-Timestamps on the wire are strings ``YYYYMMDDhhmmss`` in Swedish local time, which consumers store
-and compare; a validity day and a service-hour day are Swedish calendar days. The database keeps
+Dates on the wire are ``YYYYMMDD`` and timestamps ``YYYYMMDDhhmmss``, in Swedish local time,
+which consumers store and compare; a validity day and a service-hour day are Swedish calendar days. The database keeps
 instants; SQLite gives them back without a zone (the producer writes UTC), PostgreSQL in the
 session's zone. All of that is decided here only.
 """
@@ -30,6 +30,11 @@ def today(at: dt.datetime | None = None) -> dt.date:
 
 def stamp(at: dt.datetime) -> str:
     return as_utc(at).astimezone(SWEDEN).strftime(STAMP_FORMAT)
+
+
+def wire_date(value: dt.date | str) -> str:
+    """RIV-TA's DateType, ``YYYYMMDD``, from a date or the ISO date string a record keeps."""
+    return value.replace("-", "") if isinstance(value, str) else value.strftime("%Y%m%d")
 
 
 def parse_stamp(value: str) -> dt.datetime:

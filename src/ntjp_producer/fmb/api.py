@@ -21,12 +21,12 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, quote
 
-from ntjp_producer import clock, logs
-from ntjp_producer.fmb import codes
+from ntjp_producer import clock, logs, refusals
 from ntjp_producer.fmb.models import DIAGNOSINFORMATION, TYPFALL
 from ntjp_producer.fmb.openapi import document as openapi_document
-from ntjp_producer.fmb.services import Dokument, Dokumentsamling, FmbService, NoFmbData
+from ntjp_producer.fmb.services import Dokument, Dokumentsamling, FmbService
 from ntjp_producer.fmb.text import html_to_text
+from ntjp_producer.rivta import faults
 from ntjp_producer.rivta.wsgi import CORRELATION_HEADER, base_url, correlation_id_of
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,8 @@ class ApiError(Exception):
         self.status, self.title, self.detail, self.headers = status, title, detail, headers or []
 
 
-_REASONS = {200: "OK", 304: "Not Modified", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
+_REASONS = {200: "OK", 304: "Not Modified", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+            405: "Method Not Allowed"}
 _REASONS |= {500: "Internal Server Error", 503: "Service Unavailable"}
 
 
@@ -73,6 +74,9 @@ class FmbJsonApi:
             status, headers, body = self._handle(environ)
         except ApiError as exc:
             status, headers, body = self._error(exc)
+        except refusals.Refused as refusal:
+            answer = faults.answer_for(refusal)
+            status, headers, body = self._error(ApiError(answer.status, answer.title, str(refusal), [*answer.headers]))
         except Exception:
             log.exception("unhandled error")
             status, headers, body = self._error(
@@ -120,18 +124,12 @@ class FmbJsonApi:
             raise ApiError(400, "Bad Request", "diagnoskod must not be empty")
         kind, type_, relationships = COLLECTIONS[parts[0]]
         item_id = parts[1] if len(parts) == 2 else None
-        try:
-            samling = self.fmb.dokument(
-                kind,
-                diagnoskoder=diagnoskoder or None,
-                ids=[item_id] if item_id is not None else None,
-                aven_ej_aktiva=aven_ej_aktiva or item_id is not None,
-            )
-        except codes.InvalidDiagnosisCode as exc:
-            raise ApiError(400, "Bad Request", str(exc)) from None
-        except NoFmbData:
-            raise ApiError(503, "Service Unavailable", "No FMB data has been imported yet",
-                           [("Retry-After", "300")]) from None
+        samling = self.fmb.dokument(  # its refusals are answered through the one table, as on SOAP
+            kind,
+            diagnoskoder=diagnoskoder or None,
+            ids=[item_id] if item_id is not None else None,
+            aven_ej_aktiva=aven_ej_aktiva or item_id is not None,
+        )
         if item_id is not None:
             if not samling.dokument:
                 raise ApiError(404, "Not Found", f"No {type_} with id '{item_id}'")

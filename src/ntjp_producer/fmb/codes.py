@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ntjp_producer import refusals
+
 # ICD-10-SE's own OID, and the one the open API and the deployed producer label ICD-10 codes with.
 # Requests may carry either; answers carry the deployed one, as generated consumers expect it.
 ICD10SE_OID = "1.2.752.116.1.1.1.1.3"
@@ -41,7 +43,7 @@ _CODE = re.compile(r"[A-Z][0-9]{2}[0-9A-Z]{0,4}")
 _NOISE = re.compile(r"[\s.]+")
 
 
-class InvalidDiagnosisCode(ValueError):
+class InvalidDiagnosisCode(refusals.BadQuestion, ValueError):
     """A code that is not an ICD-10-SE code even after normalisation."""
 
 

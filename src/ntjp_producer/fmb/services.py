@@ -21,14 +21,17 @@ from typing import Any, NamedTuple
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from ntjp_producer import clock
+from ntjp_producer import clock, refusals
 from ntjp_producer.fmb import codes, material
 from ntjp_producer.fmb.models import DIAGNOSINFORMATION, TYPFALL, FmbImport, FmbItem, FmbState
 from ntjp_producer.storage import db
 
 
-class NoFmbData(LookupError):
+class NoFmbData(refusals.NotAvailable, LookupError):
     """Nothing has been imported yet: there is no version to answer with."""
+
+    def __init__(self, message: str = "No FMB data has been imported into this producer yet") -> None:
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ class FmbService:
         for _ in range(10):
             token = self.tokens().get(kind)
             if token is None:
-                raise NoFmbData("no FMB release has been imported")
+                raise NoFmbData()
             current = self._snapshots.get(kind)
             if current is not None and current.token == token:
                 return current
@@ -265,7 +268,7 @@ class FmbService:
     def versioner(self) -> material.Versioner:
         states = self.tokens()
         if set(states) != {TYPFALL, DIAGNOSINFORMATION}:
-            raise NoFmbData("no FMB release has been imported")
+            raise NoFmbData()
         return material.Versioner(material.Version(*states[TYPFALL]), material.Version(*states[DIAGNOSINFORMATION]))
 
     def health(self) -> dict[str, str]:

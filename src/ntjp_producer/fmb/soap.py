@@ -19,8 +19,8 @@ from lxml import etree
 
 from ntjp_producer import clock, ns
 from ntjp_producer.fmb import codes, wire
-from ntjp_producer.fmb.services import FmbService, NoFmbData, Urval
-from ntjp_producer.rivta.faults import CLIENT, SERVER, RivtaFault
+from ntjp_producer.fmb.services import FmbService, Urval
+from ntjp_producer.rivta.faults import CLIENT, RivtaFault
 
 GET_FMB, GET_DIAGNOSINFORMATION, GET_VERSIONS = "GetFmb", "GetDiagnosInformation", "GetVersions"
 CONTRACTS = (GET_FMB, GET_DIAGNOSINFORMATION, GET_VERSIONS)
@@ -48,7 +48,10 @@ def _requested_codes(request: etree._Element, contract: str) -> list[str]:
         code = cv.findtext(_C + "code")
         if not code or not code.strip():
             raise RivtaFault(CLIENT, "diagnosKod has no code")
-        result.append(code)
+        try:
+            result.append(codes.normalise(code))
+        except codes.InvalidDiagnosisCode as exc:  # still the domain's kind, answered by the one table
+            raise codes.InvalidDiagnosisCode(f"Invalid diagnosKod: {exc}") from None
     return result
 
 
@@ -64,17 +67,6 @@ def _underlags_ids(request: etree._Element) -> list[str]:
 
 
 # ---- answering --------------------------------------------------------------------------------
-
-
-def _ask(question: Callable[[], Urval | object]):
-    """The domain's refusals as the faults the contract promises; anything else reaches the
-    plumbing, which answers a Server fault with the correlation id and logs the cause."""
-    try:
-        return question()
-    except codes.InvalidDiagnosisCode as exc:
-        raise RivtaFault(CLIENT, f"Invalid diagnosKod: {exc}") from None
-    except NoFmbData:
-        raise RivtaFault(SERVER, "No FMB data has been imported into this producer yet") from None
 
 
 class _Answers:
@@ -122,7 +114,7 @@ def get_fmb_handler(fmb: FmbService) -> Callable[[etree._Element], bytes]:
         koder = _requested_codes(request, GET_FMB)
         ids = _underlags_ids(request)
         aven = _aven_ej_aktiva(request, GET_FMB)
-        urval = _ask(lambda: fmb.beslutsunderlag(diagnoskoder=koder, underlags_ids=ids, aven_ej_aktiva=aven))
+        urval = fmb.beslutsunderlag(diagnoskoder=koder, underlags_ids=ids, aven_ej_aktiva=aven)
         if not koder and not ids:
             return answers.whole(urval, aven)
         return answers.body(urval)
@@ -136,7 +128,7 @@ def get_diagnosinformation_handler(fmb: FmbService) -> Callable[[etree._Element]
     def handle(request: etree._Element) -> bytes:
         koder = _requested_codes(request, GET_DIAGNOSINFORMATION)
         aven = _aven_ej_aktiva(request, GET_DIAGNOSINFORMATION)
-        urval = _ask(lambda: fmb.diagnosinformation(diagnoskoder=koder, aven_ej_aktiva=aven))
+        urval = fmb.diagnosinformation(diagnoskoder=koder, aven_ej_aktiva=aven)
         if not koder:
             return answers.whole(urval, aven)
         return answers.body(urval)
@@ -149,7 +141,7 @@ def get_versions_handler(fmb: FmbService) -> Callable[[etree._Element], bytes]:
     cache: dict[object, bytes] = {}
 
     def handle(request: etree._Element) -> bytes:
-        versioner = _ask(fmb.versioner)
+        versioner = fmb.versioner()
         data = cache.get(versioner)
         if data is None:
             cache.clear()  # one entry: the stamps only move forward

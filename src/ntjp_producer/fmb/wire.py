@@ -15,7 +15,6 @@ them.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 
 from lxml import etree
@@ -56,10 +55,6 @@ def _text(parent: etree._Element, name: str, value: object | None) -> None:
         etree.SubElement(parent, _C + name).text = str(value)
 
 
-def _date(d: dt.date | None) -> str | None:
-    return d.strftime("%Y%m%d") if d else None
-
-
 def _kod(parent: etree._Element, name: str, k: material.Kod) -> None:
     el = etree.SubElement(parent, _C + name)
     _text(el, "code", k.code)
@@ -77,8 +72,8 @@ def _id(parent: etree._Element, name: str, root: str, extension: str) -> None:
 
 def _giltighet(parent: etree._Element, g: material.Giltighet) -> None:
     el = etree.SubElement(parent, _C + "giltighetstid")
-    _text(el, "start", _date(g.start))
-    _text(el, "slut", _date(g.slut))
+    _text(el, "start", clock.wire_date(g.start))
+    _text(el, "slut", clock.wire_date(g.slut) if g.slut else None)
 
 
 def _huvuddiagnoser(parent: etree._Element, koder: Iterable[material.Kod]) -> None:
@@ -107,7 +102,7 @@ def beslutsunderlag(responder: str, b: material.Beslutsunderlag) -> etree._Eleme
         _text(tid, "value", b.sjukskrivningstid.value)
         _text(tid, "unit", b.sjukskrivningstid.unit)
     _text(el, "sjukskrivningsgrad", b.sjukskrivningsgrad)
-    _text(el, "senastAndrad", _date(clock.today(b.senast_andrad)))
+    _text(el, "senastAndrad", clock.wire_date(clock.today(b.senast_andrad)))
     _villkor(el, b.villkor)
     _huvuddiagnoser(el, b.huvuddiagnoser)
     return el

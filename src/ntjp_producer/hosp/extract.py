@@ -104,7 +104,7 @@ def _code(value: Any, system: codes.CodeSystem, key: str, *, optional: bool = Fa
     return value
 
 
-def _date(value: Any, key: str, *, optional: bool = False) -> str | None:
+def _iso_date(value: Any, key: str, *, optional: bool = False) -> str | None:
     if value is None and optional:
         return None
     try:
@@ -167,8 +167,8 @@ def _legitimation(value: Any) -> dict:
     v = _object(value, "legitimationer[]", keys)
     out = {
         "yrke": _code(v.get("yrke"), codes.PROFESSION, "legitimationer[].yrke"),
-        "utfardad": _date(v.get("utfardad"), "legitimationer[].utfardad"),
-        "giltigTill": _date(v.get("giltigTill"), "legitimationer[].giltigTill", optional=True),
+        "utfardad": _iso_date(v.get("utfardad"), "legitimationer[].utfardad"),
+        "giltigTill": _iso_date(v.get("giltigTill"), "legitimationer[].giltigTill", optional=True),
         "partielltTilltrade": None,
         "provotid": None,
         "aterkallad": None,
@@ -176,18 +176,18 @@ def _legitimation(value: Any) -> dict:
     if v.get("partielltTilltrade") is not None:
         p = _object(v["partielltTilltrade"], "partielltTilltrade", {"beslutsdatum", "omfattning"})
         out["partielltTilltrade"] = {
-            "beslutsdatum": _date(p.get("beslutsdatum"), "partielltTilltrade.beslutsdatum"),
+            "beslutsdatum": _iso_date(p.get("beslutsdatum"), "partielltTilltrade.beslutsdatum"),
             "omfattning": _text(p, "omfattning"),
         }
     if v.get("provotid") is not None:
         p = _object(v["provotid"], "provotid", {"beslutsdatum", "slutdatum"})
         out["provotid"] = {
-            "beslutsdatum": _date(p.get("beslutsdatum"), "provotid.beslutsdatum"),
-            "slutdatum": _date(p.get("slutdatum"), "provotid.slutdatum", optional=True),
+            "beslutsdatum": _iso_date(p.get("beslutsdatum"), "provotid.beslutsdatum"),
+            "slutdatum": _iso_date(p.get("slutdatum"), "provotid.slutdatum", optional=True),
         }
     if v.get("aterkallad") is not None:
         p = _object(v["aterkallad"], "aterkallad", {"beslutsdatum"})
-        out["aterkallad"] = {"beslutsdatum": _date(p.get("beslutsdatum"), "aterkallad.beslutsdatum")}
+        out["aterkallad"] = {"beslutsdatum": _iso_date(p.get("beslutsdatum"), "aterkallad.beslutsdatum")}
     return out
 
 
@@ -197,7 +197,7 @@ def _utbildning(value: Any) -> dict:
         "grundyrke": _code(v.get("grundyrke"), codes.PROFESSION, "utbildningar[].grundyrke"),
         "larosate": _text(v, "larosate", optional=True),
         "land": _code(v.get("land"), codes.COUNTRY, "utbildningar[].land", optional=True),
-        "examensdatum": _date(v.get("examensdatum"), "utbildningar[].examensdatum", optional=True),
+        "examensdatum": _iso_date(v.get("examensdatum"), "utbildningar[].examensdatum", optional=True),
     }
 
 
@@ -209,7 +209,7 @@ def _specialitet(value: Any) -> dict:
     kod = _code(v.get("kod"), codes.SPECIALITY, "specialiteter[].kod")
     if kod not in codes.SPECIALITIES_FOR[yrke]:
         raise _Bad(f"'specialiteter[].kod': {kod} is not a speciality of {yrke}")
-    return {"yrke": yrke, "kod": kod, "utfardad": _date(v.get("utfardad"), "specialiteter[].utfardad")}
+    return {"yrke": yrke, "kod": kod, "utfardad": _iso_date(v.get("utfardad"), "specialiteter[].utfardad")}
 
 
 def _forskrivarratt(value: Any) -> dict | None:
@@ -226,7 +226,7 @@ def _underskoterska(value: Any) -> dict | None:
     if value is None:
         return None
     v = _object(value, "underskoterska", {"utfardad"})
-    return {"utfardad": _date(v.get("utfardad"), "underskoterska.utfardad")}
+    return {"utfardad": _iso_date(v.get("utfardad"), "underskoterska.utfardad")}
 
 
 def read(path: str, *, delta: bool):

@@ -22,12 +22,13 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ntjp_producer import refusals
 from ntjp_producer.hosp.access import ConsumerType
 from ntjp_producer.hosp.names import name_key
 
 
-class Refusal(Exception):
-    """Harvest protection says no; the contract adapter answers it as access denied."""
+class Refusal(refusals.NotPermitted):
+    """Harvest protection says no; answered as access denied, audited with its reason."""
 
 
 class NotSpecific(Refusal):

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from ntjp_producer import clock
+from ntjp_producer import clock, refusals
 from ntjp_producer.hosp import codes, personnummer
 from ntjp_producer.hosp.access import CRITERION_ITEMS, VISIBLE_ITEMS, ConsumerType
 from ntjp_producer.hosp.audit import AuditTrail
@@ -29,11 +29,11 @@ _PERSON = "SELECT p.pnr, CAST(p.record AS TEXT), p.imported_at FROM hosp_person 
 _TOP = "\U0010ffff"  # above every character: key >= p AND key < p + _TOP is "starts with p"
 
 
-class InvalidCriteria(ValueError):
+class InvalidCriteria(refusals.BadQuestion, ValueError):
     """The question itself is wrong (a bad number, an unknown code, no criterion at all)."""
 
 
-class CriterionNotAllowed(PermissionError):
+class CriterionNotAllowed(refusals.NotPermitted, PermissionError):
     """The caller may not search on an item it may not see (§ 7 a)."""
 
 

@@ -23,19 +23,16 @@ from lxml import etree
 from ntjp_producer import clock, ns
 from ntjp_producer.hosp import codes, personnummer
 from ntjp_producer.hosp.access import ConsumerType
-from ntjp_producer.hosp.harvest import HarvestGuard, NotSpecific, QuotaReached
+from ntjp_producer.hosp.harvest import HarvestGuard, QuotaReached, Refusal
 from ntjp_producer.hosp.services import (
     CRITERION_ELEMENTS,
     MAX_RESULTS,
     Criteria,
-    CriterionNotAllowed,
     HospService,
-    InvalidCriteria,
     Items,
 )
 from ntjp_producer.rivta import calls
-from ntjp_producer.rivta.calls import AccessDenied
-from ntjp_producer.rivta.faults import CLIENT, SERVER, RivtaFault
+from ntjp_producer.rivta.faults import SERVER, RivtaFault
 
 GET = "GetHealthcareProfessional"
 SEARCH = "SearchHealthcareProfessionals"
@@ -62,10 +59,6 @@ def _cv(name: str, system: codes.CodeSystem, code: str) -> str:
         + (_t("displayName", display) if display is not None else "")
         + f"</core:{name}>"
     )
-
-
-def _date(iso: str) -> str:
-    return iso.replace("-", "")
 
 
 def _stamp(iso: str) -> str:
@@ -108,7 +101,7 @@ def _education(name: str, data: Any) -> str:
             _cv("basicProfession", _P, u["grundyrke"]),
             _t("school", u["larosate"]) if u.get("larosate") else "",
             _cv("country", codes.COUNTRY, u["land"]) if u.get("land") else "",
-            _t("degreeDate", _date(u["examensdatum"])) if u.get("examensdatum") else "",
+            _t("degreeDate", clock.wire_date(u["examensdatum"])) if u.get("examensdatum") else "",
         )
         for u in data
     )
@@ -126,14 +119,16 @@ def _issue_dates(name: str, data: Any) -> str:
             name,
             _cv("profession", _P, d["yrke"]),
             _cv("speciality", codes.SPECIALITY, d["kod"]) if d["kod"] else "",
-            _t("date", _date(d["datum"])),
+            _t("date", clock.wire_date(d["datum"])),
         )
         for d in data
     )
 
 
 def _time_limited(name: str, data: Any) -> str:
-    return "".join(_wrap(name, _cv("profession", _P, t["yrke"]), _t("validTo", _date(t["giltigTill"]))) for t in data)
+    return "".join(
+        _wrap(name, _cv("profession", _P, t["yrke"]), _t("validTo", clock.wire_date(t["giltigTill"]))) for t in data
+    )
 
 
 def _partial_access(name: str, data: Any) -> str:
@@ -141,7 +136,7 @@ def _partial_access(name: str, data: Any) -> str:
         _wrap(
             name,
             _cv("profession", _P, x["yrke"]),
-            _t("decisionDate", _date(x["beslutsdatum"])),
+            _t("decisionDate", clock.wire_date(x["beslutsdatum"])),
             _t("scope", x["omfattning"]),
         )
         for x in data
@@ -154,8 +149,8 @@ def _probation_or_revocation(name: str, data: Any) -> str:
             name,
             _cv("profession", _P, b["yrke"]),
             _cv("decision", codes.DECISION, b["typ"]),
-            _t("decisionDate", _date(b["beslutsdatum"])),
-            _t("endDate", _date(b["slutdatum"])) if b.get("slutdatum") else "",
+            _t("decisionDate", clock.wire_date(b["beslutsdatum"])),
+            _t("endDate", clock.wire_date(b["slutdatum"])) if b.get("slutdatum") else "",
         )
         for b in data
     )
@@ -167,7 +162,7 @@ def _prescription(name: str, data: Any) -> str:
 
 
 def _assistant_nurse(name: str, data: Any) -> str:
-    return _wrap(name, _t("certificateDate", _date(data["utfardad"])))
+    return _wrap(name, _t("certificateDate", clock.wire_date(data["utfardad"])))
 
 
 def _register_data(name: str, data: Any) -> str:
@@ -209,10 +204,10 @@ def _guarded(call: calls.Call, guard: HarvestGuard | None, check: Callable[[], N
         return
     try:
         check()
-    except (NotSpecific, QuotaReached) as refused:
+    except Refusal as refused:  # answered as access denied by the plumbing's table, like any refusal
         call.refusal = "quota" if isinstance(refused, QuotaReached) else "not specific"
         guard.refused(call.consumer_hsaid, call.consumer_type, call.refusal)
-        raise AccessDenied(str(refused)) from None
+        raise
 
 
 def get_handler(service: HospService, guard: HarvestGuard | None = None) -> Callable[[etree._Element], bytes]:
@@ -224,12 +219,7 @@ def get_handler(service: HospService, guard: HarvestGuard | None = None) -> Call
         pnr = (request.findtext(f"{{{r}}}personalIdentityNumber") or "").strip()
         call.criteria = {"personalIdentityNumber": pnr}
         call.asked = [pnr]
-        try:
-            items = service.get(pnr, consumer)
-        except InvalidCriteria as exc:
-            raise RivtaFault(CLIENT, str(exc)) from None
-        except CriterionNotAllowed as exc:
-            raise AccessDenied(str(exc)) from None
+        items = service.get(pnr, consumer)  # its refusals are answered by the plumbing's one table
         if items is not None:
             _guarded(call, guard, lambda: guard.admit(call.consumer_hsaid, consumer, [pnr]))
             call.returned = [pnr]
@@ -255,12 +245,7 @@ def search_handler(service: HospService, guard: HarvestGuard | None = None) -> C
         def screen() -> None:
             _guarded(call, guard, lambda: guard.check_search(criteria.given(), consumer))
 
-        try:
-            found, more = service.search(criteria, consumer, screen=screen)
-        except InvalidCriteria as exc:
-            raise RivtaFault(CLIENT, str(exc)) from None
-        except CriterionNotAllowed as exc:
-            raise AccessDenied(str(exc)) from None
+        found, more = service.search(criteria, consumer, screen=screen)
         _guarded(call, guard, lambda: guard.admit(call.consumer_hsaid, consumer, [pnr for pnr, _ in found]))
         call.returned = [pnr for pnr, _ in found]
         more_xml = f"<moreResultsExist>{'true' if more else 'false'}</moreResultsExist>"

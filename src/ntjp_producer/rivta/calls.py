@@ -11,7 +11,7 @@ import contextvars
 from dataclasses import dataclass, field
 from typing import Any
 
-from ntjp_producer.rivta.faults import CLIENT, RivtaFault
+from ntjp_producer import refusals
 
 
 @dataclass
@@ -32,8 +32,8 @@ class Call:
 current: contextvars.ContextVar[Call | None] = contextvars.ContextVar("rivta_call", default=None)
 
 
-class AccessDenied(RivtaFault):
-    """The caller may not make this call; audited as ``refused``."""
+class AccessDenied(refusals.NotPermitted):
+    """The caller may not make this call at all (not a registered consumer); audited as ``refused``."""
 
     def __init__(self, message: str = "Access denied") -> None:
-        super().__init__(CLIENT, message)
+        super().__init__(message)

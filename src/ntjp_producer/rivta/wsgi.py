@@ -19,9 +19,9 @@ from urllib.parse import parse_qs
 
 from lxml import etree
 
-from ntjp_producer import logs, ns
-from ntjp_producer.rivta import calls, loader
-from ntjp_producer.rivta.calls import AccessDenied, Call
+from ntjp_producer import logs, ns, refusals
+from ntjp_producer.rivta import calls, faults, loader
+from ntjp_producer.rivta.calls import Call
 from ntjp_producer.rivta.contracts import Contract
 from ntjp_producer.rivta.faults import CLIENT, SERVER, VERSION_MISMATCH, RivtaFault, envelope
 from ntjp_producer.rivta.observation import OUTCOMES, Observation, Observer
@@ -103,8 +103,9 @@ class RivtaApplication:
         """The answer and its outcome; every refusal a SOAP fault, nothing raised past here."""
         try:
             return self._handle(contract, environ)
-        except AccessDenied as fault:
-            return (*self._fault(fault.code, fault.message), "refused")
+        except refusals.Refused as refusal:  # the domain's, or the plumbing's own AccessDenied
+            answer = faults.answer_for(refusal)
+            return (*self._fault(answer.fault, str(refusal)), answer.outcome)
         except RivtaFault as fault:
             return (*self._fault(fault.code, fault.message), "client_fault" if fault.code != SERVER else "server_fault")
         except Exception:
