@@ -39,21 +39,26 @@ bench: $(STAMP)
 	NTJP_PG_FSYNC=on scripts/with-postgres.sh $(BIN)/python bench/stack_bench.py --db postgres
 
 ## Lint, then the whole suite on SQLite and again on a PostgreSQL server it starts itself.
+## Two pytest processes (pytest-xdist, a test module each at a time): most of the suite waits on servers,
+## timeouts and TLS handshakes, so two keep this 2-core machine busy. PYTEST_PROCESSES=0 runs in one.
 test: lint test-sqlite test-postgres
+
+PYTEST_PROCESSES ?= 2
+PARALLEL = $(if $(filter 0,$(PYTEST_PROCESSES)),,-n $(PYTEST_PROCESSES) --dist loadfile)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench deploy/cluster
 	$(BIN)/lint-imports
 
 test-sqlite: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PARALLEL)
 
 ## The quick tier while working: no servers, no whole releases (marker slow); make test runs everything.
 test-quick: $(STAMP)
 	$(BIN)/pytest -m "not slow"
 
 test-postgres: $(STAMP)
-	scripts/with-postgres.sh $(BIN)/pytest
+	scripts/with-postgres.sh $(BIN)/pytest $(PARALLEL)
 
 ## The production topology on this machine (deploy/README.md): HAProxy, two nodes per service,
 ## PostgreSQL primary and synchronous standby under Patroni and etcd. Installs what it lacks.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -226,6 +228,33 @@ def start_server(
             time.sleep(0.2)
     process.kill()
     raise RuntimeError(f"server did not start: {log_path.read_text()[-3000:]}")
+
+
+def worker_pids(server: Server, count: int = 2, timeout: float = 30) -> list[int]:
+    """The gunicorn master's worker processes, once ``count`` of them run."""
+    deadline = time.monotonic() + timeout
+    while True:
+        path = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+        pids = [int(p) for p in path.read_text().split()]
+        if len(pids) >= count or time.monotonic() > deadline:
+            assert len(pids) >= count, f"{len(pids)} workers, not {count}"
+            return sorted(pids)
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def only_worker(server: Server, pid: int):
+    """Every other worker stopped (SIGSTOP) meanwhile, so each new connection goes to ``pid``: which
+    worker answers is then the test's choice, not the kernel's. Stopped for seconds, well inside
+    gunicorn's heartbeat timeout."""
+    others = [p for p in worker_pids(server) if p != pid]
+    for other in others:
+        os.kill(other, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for other in others:
+            os.kill(other, signal.SIGCONT)
 
 
 def stop_server(server: Server) -> None:

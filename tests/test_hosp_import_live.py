@@ -36,6 +36,7 @@ def test_consumers_are_answered_throughout_a_full_import(hosp_extract, tls_dir, 
     outcomes: list[tuple[float, int, int, str]] = []  # (seconds, HTTP status, persons answered, fault)
     importing = threading.Event()
     done = threading.Event()
+    errors: list[BaseException] = []
 
     def consumer() -> None:
         hosp = HospClient(server)
@@ -45,11 +46,20 @@ def test_consumers_are_answered_throughout_a_full_import(hosp_extract, tls_dir, 
             response = hosp.get(old[i % len(old)]["personnummer"], client="ivo")
             i += 1
             if importing.is_set():
-                fault = "" if response.status_code == 200 else fault_of(response)[1]
-                outcomes.append((time.monotonic() - started, response.status_code, len(persons(response)), fault))
+                ok = response.status_code == 200  # on SQLite a call may fail closed (see above): a fault, no persons
+                fault = "" if ok else fault_of(response)[1]
+                answered = len(persons(response)) if ok else 0
+                outcomes.append((time.monotonic() - started, response.status_code, answered, fault))
+
+    def consumer_noting_errors() -> None:
+        try:
+            consumer()
+        except BaseException as exc:  # a consumer that died would hide the calls it did not make
+            errors.append(exc)
+            raise
 
     try:
-        clients = [threading.Thread(target=consumer) for _ in range(2)]
+        clients = [threading.Thread(target=consumer_noting_errors) for _ in range(2)]
         for t in clients:
             t.start()
         time.sleep(0.5)
@@ -68,6 +78,7 @@ def test_consumers_are_answered_throughout_a_full_import(hosp_extract, tls_dir, 
         stop_server(server)
         drop()
     assert result.returncode == 0, result.stderr[-2000:]
+    assert not errors, errors
     slowest = max(o[0] for o in outcomes)
     answered = [o for o in outcomes if o[1] == 200]
     print(f"\nimport of 40,000 persons took {took:.1f} s; {len(outcomes)} Get calls meanwhile, "
@@ -79,7 +90,9 @@ def test_consumers_are_answered_throughout_a_full_import(hosp_extract, tls_dir, 
     else:
         refused = [o for o in outcomes if o[1] != 200]
         assert all("could not be audited" in o[3] for o in refused), refused[:3]
-        assert slowest < 2.0 + 2.0, "a call waited longer than the lock timeout"
+        # A call that arrives while its worker's audit commit waits out the lock timeout (2 s) waits
+        # for that one, then for its own (group commit, storage/group_commit.py): two timeouts at most.
+        assert slowest < 2 * 2.0 + 1.0, "a call waited longer than two lock timeouts"
     # Each answer held the old register's person (before the commit) or nobody (after: the new
     # register does not hold them); never anything else, and never the old after the new.
     found = [o[2] for o in answered]
