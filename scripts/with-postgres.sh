@@ -29,6 +29,12 @@ if [ -z "$(pg_bin)" ]; then
   fi
 fi
 BIN=$(pg_bin)
+# pgBackRest, for the backup and point-in-time restore tests (docs/operations.md).
+if ! command -v pgbackrest >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "with-postgres: installing pgBackRest from Debian's packages" >&2
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbackrest >/dev/null
+fi
 
 DATA=$(mktemp -d /tmp/ntjp-pg.XXXXXX)
 PORT=${NTJP_PG_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}

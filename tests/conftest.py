@@ -11,13 +11,13 @@ from tests.helpers import LATEST, new_database, start_server, stop_server
 
 
 def pytest_collection_modifyitems(config, items):
-    """On the PostgreSQL pass, leave out what does not depend on the database (marked ``once``)."""
+    """The PostgreSQL pass leaves out what does not depend on the database (``once``); the SQLite pass
+    what needs PostgreSQL's own server and tools (``postgres``)."""
     import os
 
-    if not os.environ.get("NTJP_TEST_DATABASE_URL"):
-        return
-    kept = [item for item in items if item.get_closest_marker("once") is None]
-    left = [item for item in items if item.get_closest_marker("once") is not None]
+    pass_marker = "once" if os.environ.get("NTJP_TEST_DATABASE_URL") else "postgres"  # what this pass leaves out
+    kept = [item for item in items if item.get_closest_marker(pass_marker) is None]
+    left = [item for item in items if item.get_closest_marker(pass_marker) is not None]
     if left:
         config.hook.pytest_deselected(items=left)
         items[:] = kept
@@ -119,3 +119,6 @@ def hosp(hosp_server):
 # The production topology's tests (tests/cluster) start HAProxy, etcd, Patroni and four producers:
 # `make test-cluster` runs them; the ordinary suite does not.
 collect_ignore = [] if __import__("os").environ.get("NTJP_CLUSTER_TESTS") else ["cluster"]
+# The 500 000-person restore drill (tests/drill): `make test-drill`, not the ordinary suite.
+if not __import__("os").environ.get("NTJP_DRILL_TESTS"):
+    collect_ignore.append("drill")

@@ -58,6 +58,38 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    from ntjp_producer.storage import backup
+
+    try:
+        done = backup.backup(_settings(args), args.dest, args.type)
+    except backup.BackupError as exc:
+        print(f"ntjp-producer: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"{done.what} in {done.seconds:.1f} s")
+    return 0
+
+
+def cmd_db_restore(args: argparse.Namespace) -> int:
+    from ntjp_producer.storage import backup
+
+    s = _settings(args)
+    try:
+        if args.pg_data:
+            done = backup.restore_postgres(s, args.pg_data, args.to)
+        elif args.backup_file:
+            if args.to:
+                raise backup.BackupError("--to is for PostgreSQL (--pg-data); an SQLite backup is one moment")
+            done = backup.restore_sqlite(s, args.backup_file, replace=args.replace)
+        else:
+            raise backup.BackupError("give the backup file (SQLite) or --pg-data FOLDER (PostgreSQL)")
+    except backup.BackupError as exc:
+        print(f"ntjp-producer: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"{done.what} in {done.seconds:.1f} s")
+    return 0
+
+
 def cmd_fmb_import(args: argparse.Namespace) -> int:
     from ntjp_producer.fmb.importer import import_release
     from ntjp_producer.fmb.release import ReleaseError
@@ -391,10 +423,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revoke", action="append", default=[], metavar="NAME", help="a client (clients/NAME.pem)")
     p.set_defaults(func=cmd_certs_crl)
 
-    dbp = sub.add_parser("db", help="database schema").add_subparsers(dest="sub", required=True)
+    dbp = sub.add_parser("db", help="database schema, backup and restore").add_subparsers(dest="sub", required=True)
     p = dbp.add_parser("upgrade", help="migrate the database to the newest schema")
     _add_db(p)
     p.set_defaults(func=cmd_db_upgrade)
+    p = dbp.add_parser("backup", help="back the database up: SQLite to a file, PostgreSQL with pgBackRest")
+    p.add_argument("dest", nargs="?", metavar="DEST", help="SQLite: the backup file to write")
+    p.add_argument("--type", choices=("full", "diff", "incr"), default="full", help="PostgreSQL: pgBackRest's type")
+    _add_db(p)
+    p.set_defaults(func=cmd_db_backup)
+    p = dbp.add_parser("restore", help="bring a backup back: an SQLite file, or PostgreSQL to a moment")
+    p.add_argument("backup_file", nargs="?", metavar="BACKUP", help="SQLite: the backup file")
+    p.add_argument("--replace", action="store_true", help="SQLite: overwrite the existing database file")
+    p.add_argument("--pg-data", metavar="FOLDER", help="PostgreSQL: a new, empty data folder to restore into")
+    p.add_argument("--to", metavar="TIME", help="PostgreSQL: the moment, e.g. '2026-12-01 14:03:00+01'")
+    _add_db(p)
+    p.set_defaults(func=cmd_db_restore)
 
     fmb = sub.add_parser("fmb", help="FMB data").add_subparsers(dest="sub", required=True)
     p = fmb.add_parser("import", help="import a release: a folder in the open API's format, or the open API's URL")

@@ -78,9 +78,31 @@ class Settings:
     service_hours: str = "09-17"  # Swedish time, on service_days
     service_days: str = "1-5"  # ISO weekdays, Monday = 1
     alert_error_share: float = 0.05  # rolling 5 minutes; above it, one sla_breach event
+    alert_min_calls: int = 20  # fewer calls than this in the window say nothing either way: no alert
     alert_check_seconds: float = 15.0
+    # PostgreSQL backups (pgBackRest; docs/operations.md). SQLite is backed up to a file named at the command.
+    backup_config: str = "/etc/pgbackrest/pgbackrest.conf"
+    backup_stanza: str = "ntjp"
+    backup_retention_full: int = 2  # full backups kept (with their incrementals and the WAL they need)
+    backup_os_user: str = "postgres"  # pgBackRest runs as the database's own user when started as root
     # Drills and tests only: x-ntjp-inject-delay-ms and x-ntjp-inject-fault headers take effect.
     inject_faults: bool = False
+
+    def __post_init__(self) -> None:
+        """Refuse, with one line naming the setting, what would start fine and then fail or silently
+        count nothing: the operations figures are what the SLA is judged by."""
+        for name in ("sla_fmb_seconds", "sla_hosp_seconds"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"setting {name}: must be more than 0 seconds, not {getattr(self, name)}")
+        for name in ("sla_share", "availability_target"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ValueError(f"setting {name}: a share between 0 and 1 (0.95 is 95 %), not {getattr(self, name)}")
+        if not 0 <= self.alert_error_share <= 1:
+            raise ValueError(f"setting alert_error_share: a share between 0 and 1, not {self.alert_error_share}")
+        if self.alert_min_calls < 0:
+            raise ValueError(f"setting alert_min_calls: 0 or more, not {self.alert_min_calls}")
+        _span("service_hours", self.service_hours, 0, 24)
+        _span("service_days", self.service_days, 1, 7)
 
     def with_overrides(self, **values: Any) -> Settings:
         clean = {k: v for k, v in values.items() if v is not None}
@@ -97,17 +119,31 @@ class Settings:
 
     @property
     def service_hour_range(self) -> tuple[int, int]:
-        start, _, end = self.service_hours.partition("-")
-        return int(start), int(end)
+        """(first hour, end hour); end before start wraps past midnight: "22-06" is 22:00 to 06:00."""
+        return _span("service_hours", self.service_hours, 0, 24)
 
     @property
     def service_day_range(self) -> tuple[int, int]:
-        start, _, end = self.service_days.partition("-")
-        return int(start), int(end or start)
+        """(first, last) ISO weekday, both included; last before first wraps: "6-1" is Saturday to Monday."""
+        return _span("service_days", self.service_days, 1, 7)
 
     @property
     def consumers_path(self) -> Path:
         return Path(self.consumers) if self.consumers else self.tls_path / "consumers.toml"
+
+
+def _span(name: str, value: str, low: int, high: int) -> tuple[int, int]:
+    """ "09-17" -> (9, 17); a range that wraps is allowed, one that holds no time is refused."""
+    start, dash, end = str(value).partition("-")
+    try:
+        first, last = int(start), int(end if dash else start)
+    except ValueError:
+        raise ValueError(f"setting {name}: '{value}' is not a range like '{low:02d}-{high:02d}'") from None
+    if not (low <= first <= high and low <= last <= high):
+        raise ValueError(f"setting {name}: '{value}' is outside {low}-{high}")
+    if name == "service_hours" and first == last:
+        raise ValueError(f"setting {name}: '{value}' holds no time (for the whole day: '00-24')")
+    return first, last
 
 
 def _coerce(name: str, value: Any) -> Any:
