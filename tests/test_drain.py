@@ -4,9 +4,11 @@ it finishes what is in flight and exits; SIGINT (Ctrl-C) stops it at once."""
 from __future__ import annotations
 
 import http.client
+import json
 import signal
 import ssl
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -32,10 +34,19 @@ def _call(conn) -> http.client.HTTPResponse:
     return reply
 
 
+def _metrics_dir(server) -> Path:
+    """The folder this run's workers keep their Prometheus files in, as the master logged it."""
+    lines = [json.loads(line) for line in server.log_path.read_text().splitlines() if line.startswith("{")]
+    (path,) = [line["path"] for line in lines if line.get("message") == "metrics folder for this run"]
+    return Path(path)
+
+
 def test_sigterm_drains_then_stops(latest_db, tls_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("NTJP_DRAIN_SECONDS", "3")
     server = start_server(latest_db, tls_dir, tmp_path / "server.log")
     try:
+        metrics = _metrics_dir(server)
+        assert metrics.is_dir() and metrics.name.startswith("ntjp-metrics-")
         conn = _connection(server)
         assert _call(conn).getheader("Connection") != "close"  # kept alive while serving
         assert requests.get(f"{server.ops_url}/health", timeout=5).status_code == 200
@@ -55,6 +66,7 @@ def test_sigterm_drains_then_stops(latest_db, tls_dir, tmp_path, monkeypatch):
         took = time.monotonic() - signalled
         assert 3 <= took < 15, took
         assert server.process.returncode == 0
+        assert not metrics.exists(), "the run's temporary metrics folder is removed on exit"
     finally:
         stop_server(server)
 
@@ -64,8 +76,10 @@ def test_sigint_stops_at_once(latest_db, tls_dir, tmp_path, monkeypatch):
     server = start_server(latest_db, tls_dir, tmp_path / "server.log")
     try:
         signalled = time.monotonic()
+        metrics = _metrics_dir(server)
         server.process.send_signal(signal.SIGINT)
         server.process.wait(timeout=20)
         assert time.monotonic() - signalled < 5
+        assert not metrics.exists()
     finally:
         stop_server(server)

@@ -115,10 +115,11 @@ def test_sla_report_matches_what_was_sent(ops_server, known_mix):
     (line,) = [d for d in report["days"] if d["contract"] == "GetVersions"]
     assert line["calls"] == total
     assert line["outcomes"] == {"ok": FAST + SLOW, "server_fault": SERVER_FAULTS, "client_fault": CLIENT_FAULTS}
-    # Percentiles to within one bucket: 46 of 50 calls are fast, the 4 slowest took ~700 ms.
+    # Percentiles from the fine histogram: 46 of 50 calls are fast, the 4 slowest took 700 ms and a little.
     assert line["p50_ms"] <= 50
-    assert line["p95_ms"] == 1000 and line["p99_ms"] == 1000, "700 ms lies in the (500, 1000] bucket"
-    assert line["within_target"] == pytest.approx((total - SLOW) / total)
+    assert SLOW_MS * 0.98 <= line["p95_ms"] <= SLOW_MS * 1.1 and SLOW_MS * 0.98 <= line["p99_ms"] <= SLOW_MS * 1.1
+    # Within the 500 ms target: the answered calls only; the (fast) Server faults were not served in time.
+    assert line["within_target"] == pytest.approx((total - SLOW - SERVER_FAULTS) / total)
     assert line["availability"] == pytest.approx(1 - SERVER_FAULTS / total)
     kinds = sorted(b.split(":")[0] for b in line["breaches"])
     assert kinds == ["availability", "response time"]
@@ -127,7 +128,7 @@ def test_sla_report_matches_what_was_sent(ops_server, known_mix):
          "--to", str(known_mix), "--db", server.db_url, "--config", str(config)],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    assert f"{known_mix} GetVersions: response time: 92.0% of calls within 0.5 s, target 95%" in text
+    assert f"{known_mix} GetVersions: response time: 86.0% of calls within 0.5 s, target 95%" in text
     assert f"{known_mix} GetVersions: availability: 94.00% in service hours, target 99.5%" in text
     page = subprocess.run(
         [sys.executable, "-m", "ntjp_producer", "sla", "report", "--service", "fmb", "--from", str(known_mix),
@@ -135,7 +136,7 @@ def test_sla_report_matches_what_was_sent(ops_server, known_mix):
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert page.startswith("<!doctype html>") and f"<td>GetVersions</td><td>{known_mix}</td><td>{total}</td>" in page
-    assert f"<li>{known_mix} GetVersions: response time: 92.0% of calls within 0.5 s, target 95%</li>" in page
+    assert f"<li>{known_mix} GetVersions: response time: 86.0% of calls within 0.5 s, target 95%</li>" in page
 
 
 def test_metrics_add_up_across_two_workers(ops_server, known_mix):
@@ -203,10 +204,12 @@ def test_status_page_in_headless_chromium(ops_server, known_mix, tmp_path):
     dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     page = dom.stdout
-    for contract in ("GetFmb", "GetDiagnosInformation", "GetVersions", "PingForConfiguration"):
+    shown = ("GetFmb", "GetDiagnosInformation", "GetVersions", "PingForConfiguration",
+             "fmb/typfall", "fmb/forsakringsmedicinskdiagnosinformation")  # the JSON API's routes too
+    for contract in shown:
         assert f'data-contract="{contract}"' in page
     assert re.search(r"id=\"health\"[^>]*>UP<", page)
-    assert page.count('<svg class="p95"') == 4
+    assert page.count('<svg class="p95"') == len(shown)
     assert "SLA BREACHED" in page, "GetVersions' month includes the breaching mix"
     assert "http://" not in page.replace(server.ops_url, "").replace("http://www.w3.org", ""), "loads nothing"
     result = subprocess.run([chromium, *flags, "--window-size=900,1500", f"--screenshot={shot}", url],

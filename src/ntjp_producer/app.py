@@ -35,14 +35,15 @@ def create_fmb_app(settings: Settings):
     from ntjp_producer.fmb.soap import HANDLERS
 
     fmb = FmbService(db.session_factory(settings.db))
-    api = FmbJsonApi(fmb, base_url=settings.base_url or None)
+    measurement = _measurement(settings)
+    api = FmbJsonApi(fmb, base_url=settings.base_url or None, observe=measurement["observe"], service="fmb")
     contracts = [Contract(name, ns.fmb_responder(name), handler=handler(fmb)) for name, handler in HANDLERS.items()]
     contracts.append(ping_contract(fmb.health))
     rivta = RivtaApplication(
         contracts,
         logical_addresses=settings.logical_addresses,
         max_body_bytes=settings.max_body_bytes,
-        **_measurement(settings),
+        **measurement,
     )
     return CallerIdentity(PathRouter({PREFIX + "/": api}, rivta), platform_hsaids=frozenset(settings.platform_hsaids))
 
@@ -52,7 +53,9 @@ def create_fmb_public_app(settings: Settings):
     from ntjp_producer.fmb.api import PREFIX, FmbJsonApi
     from ntjp_producer.fmb.services import FmbService
 
-    api = FmbJsonApi(FmbService(db.session_factory(settings.db)), base_url=settings.base_url or None)
+    observe = _measurement(settings)["observe"]
+    api = FmbJsonApi(FmbService(db.session_factory(settings.db)), base_url=settings.base_url or None,
+                     observe=observe, service="fmb-public")  # fmt: skip
     return PathRouter({PREFIX + "/": api}, _not_found)
 
 
@@ -123,7 +126,9 @@ def _harvest_refused(hsa_id: str | None, consumer_type: str | None, reason: str)
 
 # The RIV-TA contracts each service answers, for the status page.
 CONTRACTS = {
-    "fmb": ["GetFmb", "GetDiagnosInformation", "GetVersions", "PingForConfiguration"],
+    "fmb": ["GetFmb", "GetDiagnosInformation", "GetVersions", "PingForConfiguration",
+            "fmb/typfall", "fmb/forsakringsmedicinskdiagnosinformation"],
+    "fmb-public": ["fmb/typfall", "fmb/forsakringsmedicinskdiagnosinformation"],
     "hosp": ["GetHealthcareProfessional", "SearchHealthcareProfessionals", "PingForConfiguration"],
 }
 FACTORIES = {"fmb": create_fmb_app, "fmb-public": create_fmb_public_app, "hosp": create_hosp_app}

@@ -27,7 +27,8 @@ from ntjp_producer.fmb.openapi import document as openapi_document
 from ntjp_producer.fmb.services import Dokument, Dokumentsamling, FmbService
 from ntjp_producer.fmb.text import html_to_text
 from ntjp_producer.rivta import faults
-from ntjp_producer.rivta.wsgi import CORRELATION_HEADER, base_url, correlation_id_of
+from ntjp_producer.rivta.observation import Observer
+from ntjp_producer.rivta.wsgi import CORRELATION_HEADER, Measured, base_url, correlation_id_of
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,13 @@ _REASONS |= {500: "Internal Server Error", 503: "Service Unavailable"}
 class FmbJsonApi:
     """WSGI application for everything under ``/fmb/``."""
 
-    def __init__(self, fmb: FmbService, *, base_url: str | None = None) -> None:
+    def __init__(self, fmb: FmbService, *, base_url: str | None = None, observe: Observer | None = None,
+                 service: str = "fmb") -> None:  # fmt: skip
+        """``observe`` measures each call like the RIV-TA plumbing's (route as the contract: ``ROUTES``)."""
         self.fmb = fmb
         self.base_url = base_url.rstrip("/") if base_url else None
+        self.observe = observe
+        self.service = service
 
     def __call__(self, environ, start_response):
         cid = correlation_id_of(environ)
@@ -99,7 +104,18 @@ class FmbJsonApi:
         if status != 304:
             headers.append(("Content-Length", str(len(body))))
         start_response(f"{status} {_REASONS.get(status, '')}".strip(), headers)
-        return [b""] if environ.get("REQUEST_METHOD") == "HEAD" or status == 304 else [body]
+        sent = b"" if environ.get("REQUEST_METHOD") == "HEAD" or status == 304 else body
+        if self.observe is None:
+            return [sent]
+        observation = {
+            "service": self.service,
+            "contract": route_of(environ.get("PATH_INFO", "")),
+            "outcome": "ok" if status < 400 else ("client_fault" if status < 500 else "server_fault"),
+            "consumer_hsaid": environ.get("ntjp.consumer_hsaid"),
+            "consumer_type": None,
+            "via_platform": bool(environ.get("ntjp.via_platform")),
+        }
+        return Measured(sent, environ.get("ntjp.request_read_at", started), observation, self.observe)
 
     # -- routing ------------------------------------------------------------------------------
 
@@ -182,6 +198,16 @@ class FmbJsonApi:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+
+# The JSON API's routes, as the "contract" its calls are measured under (a bounded set: never the path).
+ROUTES = ("fmb/typfall", "fmb/forsakringsmedicinskdiagnosinformation", "fmb/openapi.json", "fmb/other")
+
+
+def route_of(path: str) -> str:
+    parts = path[len(PREFIX):].strip("/").split("/") if path.startswith(PREFIX + "/") else []
+    route = f"fmb/{parts[0]}" if parts else ""
+    return route if route in ROUTES else "fmb/other"
 
 
 def _dump(doc: Any) -> bytes:

@@ -20,10 +20,15 @@ import time
 from sqlalchemy import Engine
 
 from ntjp_producer.logs import describe_error
-from ntjp_producer.ops.models import BUCKET_COLUMNS, BUCKETS_MS, ops_minute
+from ntjp_producer.ops.models import BUCKET_COLUMNS, BUCKETS_MS, fine_bucket, ops_minute, ops_minute_latency
 from ntjp_producer.rivta.observation import Observation
 
 log = logging.getLogger(__name__)
+
+# Prometheus' own buckets: the coarse ones and more around the usual targets (a query's
+# histogram_quantile is only as good as these); the SLA figures come from the fine histogram.
+PROMETHEUS_BUCKETS = sorted({b / 1000 for b in BUCKETS_MS} | {0.75, 1.5, 2, 3, 4, 6, 7, 8, 9, 12, 15, 20, 60, 120})
+
 
 def bucket_index(ms: float) -> int:
     """The first bucket whose upper bound (inclusive) holds ``ms``; past the last, the overflow."""
@@ -40,7 +45,7 @@ class _Prometheus:
                                    ["service", "contract", "consumer_type", "route"])  # fmt: skip
         self.latency = Histogram("ntjp_call_duration_seconds", "From request read to response written",
                                  ["service", "contract", "outcome"],
-                                 buckets=[b / 1000 for b in BUCKETS_MS])  # fmt: skip
+                                 buckets=PROMETHEUS_BUCKETS)  # fmt: skip
         self.harvest = Counter("ntjp_harvest_refusals_total",
                                "HoSp calls refused by harvest protection, by consumer and reason",
                                ["consumer_hsaid", "consumer_type", "reason"])  # fmt: skip
@@ -64,6 +69,7 @@ class Recorder:
         self.flush_seconds = flush_seconds
         self._lock = threading.Lock()
         self._pending: dict[tuple, list[float]] = {}
+        self._fine: dict[tuple, int] = {}
         self._thread_pid: int | None = None
         self._stop = threading.Event()
         self._children: dict[tuple, tuple] = {}
@@ -99,6 +105,8 @@ class Recorder:
             row[0] += 1
             row[1] += ms
             row[2 + bucket_index(ms)] += 1
+            fine = (*key, fine_bucket(ms))
+            self._fine[fine] = self._fine.get(fine, 0) + 1
             if self._thread_pid != os.getpid():  # first call in this (forked) process
                 self._thread_pid = os.getpid()
                 threading.Thread(target=self._run, name="ops-flush", daemon=True).start()
@@ -111,6 +119,7 @@ class Recorder:
     def flush(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, {}
+            fine, self._fine = self._fine, {}
         if not pending or self.engine is None:
             return
         rows = [
@@ -119,8 +128,11 @@ class Recorder:
             for k, v in pending.items()
         ]  # fmt: skip
         try:
-            with self.engine.begin() as conn:
+            fine_rows = [{"minute": k[0], "service": k[1], "contract": k[2], "outcome": k[3], "bucket": k[4],
+                          "count": n} for k, n in fine.items()]  # fmt: skip
+            with self.engine.begin() as conn:  # one transaction: the coarse and fine figures agree
                 conn.execute(_upsert(conn.dialect.name), rows)
+                conn.execute(_upsert_fine(conn.dialect.name), fine_rows)
         except Exception as exc:  # a locked or unreachable database: say so in one line, try again
             log.error("per-minute figures not written; kept for the next flush", extra={"error": describe_error(exc)})
             with self._lock:
@@ -128,6 +140,8 @@ class Recorder:
                     row = self._pending.setdefault(k, [0, 0.0] + [0] * len(BUCKET_COLUMNS))
                     for i, x in enumerate(v):
                         row[i] += x
+                for k, n in fine.items():
+                    self._fine[k] = self._fine.get(k, 0) + n
 
 
 def _upsert(dialect: str):
@@ -140,4 +154,16 @@ def _upsert(dialect: str):
     return stmt.on_conflict_do_update(
         index_elements=["minute", "service", "contract", "outcome"],
         set_={c: ops_minute.c[c] + stmt.excluded[c] for c in added},
+    )
+
+
+def _upsert_fine(dialect: str):
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(ops_minute_latency)
+    return stmt.on_conflict_do_update(
+        index_elements=["minute", "service", "contract", "outcome", "bucket"],
+        set_={"count": ops_minute_latency.c["count"] + stmt.excluded["count"]},
     )

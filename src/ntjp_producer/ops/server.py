@@ -70,9 +70,14 @@ class Alerts:
         now = now or dt.datetime.now(dt.UTC)
         s = self.settings
         target_ms = s.sla_seconds(s.service) * 1000
+        if not sla.in_service_hours(now, s):
+            return  # the SLA holds in service hours only; a night's figures page nobody
         figures = sla.by_contract(self.engine, s.service, now - WINDOW, now + dt.timedelta(minutes=1), s)
         for contract in set(figures) | {c for c, _ in self.breached}:
             f = figures.get(contract, sla.Figures())
+            if f.calls < s.alert_min_calls and not self.breached.get((contract, "within_target")) \
+                    and not self.breached.get((contract, "error_rate")):
+                continue  # too few calls to say anything (a breach on two calls is noise)
             within, errors = f.within(target_ms), f.error_share()
             states = {
                 # The share of calls within the target fell below sla_share (95 %): what the SLA says.

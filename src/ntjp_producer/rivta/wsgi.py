@@ -125,7 +125,7 @@ class RivtaApplication:
         return answer
 
     def _measured(self, body: bytes, contract: Contract | None, call: Call | None, outcome: str, environ,
-                  started: float) -> _Measured:  # fmt: skip
+                  started: float) -> Measured:  # fmt: skip
         """The body, measured from the end of the request to the end of the answer (at ``close``)."""
         observation = {
             "service": self.service,
@@ -135,7 +135,7 @@ class RivtaApplication:
             "consumer_type": call.consumer_type if call else None,
             "via_platform": bool(environ.get("ntjp.via_platform")),
         }
-        return _Measured(body, environ.get("ntjp.request_read_at", started), observation, self.observe)
+        return Measured(body, environ.get("ntjp.request_read_at", started), observation, self.observe)
 
     # -- routing ------------------------------------------------------------------------------
 
@@ -321,7 +321,7 @@ def _log_call(environ, call: Call | None, status: str, outcome: str, started: fl
     )
 
 
-class _Measured:
+class Measured:
     """The response body; gunicorn calls ``close`` once it is written, which ends the measurement."""
 
     def __init__(self, body: bytes, started: float, observation: dict, observe) -> None:

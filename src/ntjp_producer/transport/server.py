@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -23,6 +24,8 @@ from gunicorn.arbiter import Arbiter
 from ntjp_producer import logs
 from ntjp_producer.settings import Settings
 from ntjp_producer.transport import tls
+
+log = logging.getLogger(__name__)
 
 
 class ProducerServer(BaseApplication):
@@ -46,17 +49,26 @@ class ProducerServer(BaseApplication):
             tls.server_context(settings.tls_dir)  # fail before forking if the certificates are missing
         # Prometheus multi-process mode: each worker writes its own files here, the operations
         # listener in the master sums them. Must be set before prometheus_client is imported.
+        # A folder made here is this run's only (the per-minute figures in the database are what last):
+        # removed when the master exits, so restarts leave nothing behind in /tmp.
+        self._metrics_dir: str | None = None
         if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ntjp-metrics-")
+            self._metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ntjp-metrics-")
         # Set by the master when it starts draining; the workers it forks share the page.
         self.draining = multiprocessing.RawValue("b", 0)
         super().__init__()
 
     def run(self) -> None:
+        master = os.getpid()
+        if self._metrics_dir is not None:
+            log.info("metrics folder for this run", extra={"path": self._metrics_dir})
         try:
             _DrainingArbiter(self).run()
         except RuntimeError as exc:
             raise SystemExit(f"ntjp-producer: {exc}") from None
+        finally:
+            if self._metrics_dir is not None and os.getpid() == master:  # not in a worker leaving
+                shutil.rmtree(self._metrics_dir, ignore_errors=True)
 
     def load_config(self) -> None:
         s = self.settings
