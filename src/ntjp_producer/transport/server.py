@@ -60,8 +60,6 @@ class ProducerServer(BaseApplication):
 
     def run(self) -> None:
         master = os.getpid()
-        if self._metrics_dir is not None:
-            log.info("metrics folder for this run", extra={"path": self._metrics_dir})
         try:
             _DrainingArbiter(self).run()
         except RuntimeError as exc:
@@ -83,8 +81,10 @@ class ProducerServer(BaseApplication):
             db.after_fork()
 
         def when_ready(_server):
+            logs.setup(s.log_level)
+            if self._metrics_dir is not None:
+                log.info("metrics folder for this run", extra={"path": self._metrics_dir})
             if self.on_ready is not None:
-                logs.setup(s.log_level)
                 self.on_ready(lambda: bool(self.draining.value))
 
         def child_exit(_server, worker):
