@@ -28,7 +28,7 @@ from ntjp_producer.fmb.services import Dokument, Dokumentsamling, FmbService
 from ntjp_producer.fmb.text import html_to_text
 from ntjp_producer.rivta import faults
 from ntjp_producer.rivta.observation import Observer
-from ntjp_producer.rivta.wsgi import CORRELATION_HEADER, Measured, base_url, correlation_id_of
+from ntjp_producer.rivta.wsgi import CORRELATION_HEADER, Measured, base_url, correlation_id_of, measured_since
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class FmbJsonApi:
             "consumer_type": None,
             "via_platform": bool(environ.get("ntjp.via_platform")),
         }
-        return Measured(sent, environ.get("ntjp.request_read_at", started), observation, self.observe)
+        return Measured(sent, measured_since(environ, started), observation, self.observe)
 
     # -- routing ------------------------------------------------------------------------------
 

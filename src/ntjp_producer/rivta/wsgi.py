@@ -135,7 +135,7 @@ class RivtaApplication:
             "consumer_type": call.consumer_type if call else None,
             "via_platform": bool(environ.get("ntjp.via_platform")),
         }
-        return Measured(body, environ.get("ntjp.request_read_at", started), observation, self.observe)
+        return Measured(body, measured_since(environ, started), observation, self.observe)
 
     # -- routing ------------------------------------------------------------------------------
 
@@ -319,6 +319,14 @@ def _log_call(environ, call: Call | None, status: str, outcome: str, started: fl
             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
         },
     )
+
+
+def measured_since(environ, started: float) -> float:
+    """Where a call's recorded time begins: when its request had been read, less the time it waited
+    for a worker thread before that (``ntjp_waited``, set by the transport). So a call queued behind
+    busy threads is recorded with its wait, and a client's own slow upload is not counted."""
+    waited = getattr(environ.get("gunicorn.socket"), "ntjp_waited", 0.0)
+    return environ.get("ntjp.request_read_at", started) - waited
 
 
 class Measured:

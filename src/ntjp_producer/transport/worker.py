@@ -223,10 +223,17 @@ class ProducerWorker(ThreadWorker):
             req.must_close = True  # this answer says Connection: close, and the connection ends with it
         return super().handle_request(req, conn)
 
+    def enqueue_req(self, conn: _Conn) -> None:
+        # The request's bytes are here: from now until a thread takes it up, the caller waits on us.
+        conn.queued_at = time.perf_counter()
+        super().enqueue_req(conn)
+
     def handle(self, conn: _Conn):
         if self.tls_context is not None:
             self._check_trust()
         sock = conn.sock
+        with contextlib.suppress(AttributeError):  # read by the plumbing's measurement (rivta/wsgi.measured_since)
+            sock.ntjp_waited = time.perf_counter() - getattr(conn, "queued_at", time.perf_counter())
         if isinstance(sock, DeadlineSSLSocket):
             sock.request_deadline = time.monotonic() + self.request_timeout
         try:
