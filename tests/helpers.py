@@ -187,6 +187,7 @@ def start_server(
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env["NTJP_PLATFORM_HSAIDS"] = "SE165565594230-DEV1"  # the dev platform certificate (clients/ntjp.pem)
+    env.setdefault("NTJP_PROBE_SECONDS", "0")  # no uptime probes (they are calls too) unless a test asks
     env.setdefault("NTJP_DRAIN_SECONDS", "0")  # stopping a test server need not wait for a load balancer
     log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(

@@ -120,16 +120,16 @@ def test_sla_report_matches_what_was_sent(ops_server, known_mix):
     assert SLOW_MS * 0.98 <= line["p95_ms"] <= SLOW_MS * 1.1 and SLOW_MS * 0.98 <= line["p99_ms"] <= SLOW_MS * 1.1
     # Within the 500 ms target: the answered calls only; the (fast) Server faults were not served in time.
     assert line["within_target"] == pytest.approx((total - SLOW - SERVER_FAULTS) / total)
-    assert line["availability"] == pytest.approx(1 - SERVER_FAULTS / total)
+    assert line["call_success"] == pytest.approx(1 - SERVER_FAULTS / total)
     kinds = sorted(b.split(":")[0] for b in line["breaches"])
-    assert kinds == ["availability", "response time"]
+    assert kinds == ["call success", "response time"]
     text = subprocess.run(
         [sys.executable, "-m", "ntjp_producer", "sla", "report", "--service", "fmb", "--from", str(known_mix),
          "--to", str(known_mix), "--db", server.db_url, "--config", str(config)],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert f"{known_mix} GetVersions: response time: 86.0% of calls within 0.5 s, target 95%" in text
-    assert f"{known_mix} GetVersions: availability: 94.00% in service hours, target 99.5%" in text
+    assert f"{known_mix} GetVersions: call success: 94.00% in service hours, target 99.5%" in text
     page = subprocess.run(
         [sys.executable, "-m", "ntjp_producer", "sla", "report", "--service", "fmb", "--from", str(known_mix),
          "--to", str(known_mix), "--format", "html", "--db", server.db_url, "--config", str(config)],
@@ -227,3 +227,41 @@ def test_operations_listener_is_not_on_the_tls_port(ops_server):
     health = requests.get(f"{server.ops_url}/health", timeout=10).json()
     assert health["dbStatus"] == "ok"
 
+
+
+@pytest.mark.once
+def test_monthly_sla_report_in_every_format_and_one_printed_page(ops_server, known_mix, tmp_path):
+    server, config = ops_server
+    month = known_mix.strftime("%Y-%m")
+    total = FAST + SLOW + SERVER_FAULTS + CLIENT_FAULTS
+    outs = {}
+    for fmt in ("text", "json", "html"):
+        outs[fmt] = subprocess.run(
+            [sys.executable, "-m", "ntjp_producer", "sla", "report", "--service", "fmb", "--month", month,
+             "--format", fmt, "--db", server.db_url, "--config", str(config)],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    report = json.loads(outs["json"])
+    first = dt.date.fromisoformat(report["from"])
+    assert (report["from"][:7], report["to"][:7], first.day) == (month, month, 1)
+    (versions,) = [c for c in report["period"]["contracts"] if c["contract"] == "GetVersions"]
+    assert versions["calls"] == total and versions["call_success"] == pytest.approx(1 - SERVER_FAULTS / total)
+    assert SLOW_MS * 0.98 <= versions["p95_ms"] <= SLOW_MS * 1.1
+    assert "The period: uptime" in outs["text"] and "GetVersions" in outs["text"]
+    assert "<h2>The period</h2>" in outs["html"] and "response time: 86.0% of calls" in outs["html"]
+
+    found = subprocess.run([str(REPO / "scripts" / "ensure-chromium.sh")], capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    page, pdf = tmp_path / "report.html", tmp_path / "report.pdf"
+    page.write_text(outs["html"])
+    printed = subprocess.run(
+        [found.stdout.strip().splitlines()[-1], "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={tmp_path / 'profile'}", "--no-pdf-header-footer", f"--print-to-pdf={pdf}",
+         page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert printed.returncode == 0 and pdf.exists(), printed.stderr[-2000:]
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes()))
+    assert pages == 1, f"the monthly report prints on {pages} pages, not one"
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "sla-report.pdf").write_bytes(pdf.read_bytes())

@@ -217,10 +217,21 @@ def cmd_sla_report(args: argparse.Namespace) -> int:
     from ntjp_producer.storage import db
 
     s = _settings(args, service=args.service)
-    try:
-        first, last = dt.date.fromisoformat(args.from_), dt.date.fromisoformat(args.to)
-    except ValueError:
-        raise ValueError("--from and --to are dates, YYYY-MM-DD") from None
+    if args.month:
+        if args.from_ or args.to:
+            raise ValueError("give --month, or --from and --to, not both")
+        try:
+            first = dt.date.fromisoformat(args.month + "-01")
+        except ValueError:
+            raise ValueError("--month is YYYY-MM, e.g. 2026-11") from None
+        last = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    else:
+        if not (args.from_ and args.to):
+            raise ValueError("give --month YYYY-MM, or --from and --to")
+        try:
+            first, last = dt.date.fromisoformat(args.from_), dt.date.fromisoformat(args.to)
+        except ValueError:
+            raise ValueError("--from and --to are dates, YYYY-MM-DD") from None
     if last < first:
         raise ValueError("--to is before --from")
     db.migrate(s.db)
@@ -468,8 +479,9 @@ def build_parser() -> argparse.ArgumentParser:
     sla = sub.add_parser("sla", help="service level figures").add_subparsers(dest="sub", required=True)
     p = sla.add_parser("report", help="per contract and day: calls, p50/p95/p99, share within target, availability")
     p.add_argument("--service", choices=["fmb", "hosp"], required=True)
-    p.add_argument("--from", dest="from_", required=True, metavar="DATE", help="first day, YYYY-MM-DD")
-    p.add_argument("--to", required=True, metavar="DATE", help="last day, YYYY-MM-DD (inclusive)")
+    p.add_argument("--month", metavar="YYYY-MM", help="the calendar month (the SLA's period)")
+    p.add_argument("--from", dest="from_", metavar="DATE", help="first day, YYYY-MM-DD")
+    p.add_argument("--to", metavar="DATE", help="last day, YYYY-MM-DD (inclusive)")
     p.add_argument("--format", choices=["text", "json", "html"], default="text")
     _add_db(p)
     p.set_defaults(func=cmd_sla_report)

@@ -79,6 +79,13 @@ class Settings:
     service_days: str = "1-5"  # ISO weekdays, Monday = 1
     alert_error_share: float = 0.05  # rolling 5 minutes; above it, one sla_breach event
     alert_min_calls: int = 20  # fewer calls than this in the window say nothing either way: no alert
+    # Uptime: a probe round (Ping, and GetVersions for FMB) over mutual TLS every probe_seconds (0: off),
+    # to probe_url (default: this node's bind address) with the platform's certificate (probe_cert/_key,
+    # default the dev ntjp client in tls_dir/clients).
+    probe_seconds: float = 30.0
+    probe_url: str = ""
+    probe_cert: str = ""
+    probe_key: str = ""
     alert_check_seconds: float = 15.0
     # PostgreSQL backups (pgBackRest; docs/operations.md). SQLite is backed up to a file named at the command.
     backup_config: str = "/etc/pgbackrest/pgbackrest.conf"
@@ -99,6 +106,8 @@ class Settings:
                 raise ValueError(f"setting {name}: a share between 0 and 1 (0.95 is 95 %), not {getattr(self, name)}")
         if not 0 <= self.alert_error_share <= 1:
             raise ValueError(f"setting alert_error_share: a share between 0 and 1, not {self.alert_error_share}")
+        if self.probe_seconds < 0:
+            raise ValueError(f"setting probe_seconds: 0 (off) or more, not {self.probe_seconds}")
         if self.alert_min_calls < 0:
             raise ValueError(f"setting alert_min_calls: 0 or more, not {self.alert_min_calls}")
         _span("service_hours", self.service_hours, 0, 24)

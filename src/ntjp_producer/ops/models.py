@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from sqlalchemy import Column, DateTime, Float, Integer, String, Table, UniqueConstraint
+from sqlalchemy import Boolean, Column, DateTime, Float, Integer, String, Table, UniqueConstraint
 
 from ntjp_producer.storage.base import Base
 
@@ -58,4 +58,17 @@ ops_minute_latency = Table(
     Column("bucket", Integer, nullable=False),
     Column("count", Integer, nullable=False),
     UniqueConstraint("minute", "service", "contract", "outcome", "bucket", name="uq_ops_minute_latency"),
+)
+
+# One probe round (ops/prober.py): the service answered its monitor correctly within the target, or not.
+ops_probe = Table(
+    "ops_probe",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("service", String(16), nullable=False),
+    Column("node", String(64), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("ms", Float, nullable=False),
+    Column("detail", String(200), nullable=True),
 )

@@ -170,5 +170,9 @@ def start(
     stop = threading.Event()
     threading.Thread(target=httpd.serve_forever, name="ops-listener", daemon=True).start()
     threading.Thread(target=Alerts(settings, engine).run, args=(stop,), name="ops-alerts", daemon=True).start()
+    if settings.probe_seconds > 0:
+        from ntjp_producer.ops.prober import Prober
+
+        threading.Thread(target=Prober(settings, engine).run, args=(stop,), name="ops-prober", daemon=True).start()
     log.info("operations listener", extra={"url": f"http://{settings.ops_bind}/"})
     return stop

@@ -26,6 +26,7 @@ from ntjp_producer.ops.models import (
     fine_upper_ms,
     ops_minute,
     ops_minute_latency,
+    ops_probe,
 )
 from ntjp_producer.settings import Settings
 
@@ -173,7 +174,7 @@ class DayLine:
             "target_ms": self.target_ms,
             "within_target": f.within(self.target_ms),
             "service_hours_calls": f.hours_calls,
-            "availability": f.availability(),
+            "call_success": f.availability(),
             "breaches": self.breaches,
         }
 
@@ -198,7 +199,106 @@ def daily(engine: Engine, service: str, first: dt.date, last: dt.date, settings:
         availability = f.availability()
         if availability is not None and availability < settings.availability_target:
             breaches.append(
-                f"availability: {availability:.2%} in service hours, target {settings.availability_target:.1%}"
+                f"call success: {availability:.2%} in service hours, target {settings.availability_target:.1%}"
             )
         lines.append(DayLine(contract, day, f, target_ms, breaches))
     return lines
+
+
+@dataclass
+class Uptime:
+    """Seconds in service hours since monitoring began, and how many of them were covered by a
+    successful probe round (each stands for the interval that follows it)."""
+
+    seconds: float = 0.0
+    up_seconds: float = 0.0
+    interval_seconds: float = 0.0
+
+    @property
+    def share(self) -> float | None:
+        return self.up_seconds / self.seconds if self.seconds else None
+
+    @property
+    def down_seconds(self) -> float:
+        return self.seconds - self.up_seconds
+
+
+def _service_seconds(start: dt.datetime, end: dt.datetime, settings: Settings, memo: dict) -> float:
+    """Seconds of [start, end) inside service hours, minute by minute."""
+    total, t = 0.0, start
+    while t < end:
+        minute = t.replace(second=0, microsecond=0)
+        nxt = min(end, minute + dt.timedelta(minutes=1))
+        if minute not in memo:
+            memo[minute] = in_service_hours(minute, settings)
+        if memo[minute]:
+            total += (nxt - t).total_seconds()
+        t = nxt
+    return total
+
+
+def uptime(engine: Engine, service: str, start: dt.datetime, end: dt.datetime, settings: Settings,
+           now: dt.datetime | None = None) -> Uptime:  # fmt: skip
+    """Counted from the first probe round ever recorded (before it nothing was watched) to ``end`` or
+    now. A successful round covers the ``probe_seconds`` after it; time no successful round of any
+    node covers (every node down, or none probing) is down: nothing is taken as up unless seen up."""
+    from sqlalchemy import func
+
+    step = settings.probe_seconds
+    if step <= 0:
+        return Uptime()
+    p = ops_probe
+    with engine.connect() as conn:
+        first = conn.execute(select(func.min(p.c.at)).where(p.c.service == service)).scalar_one()
+        if first is None:
+            return Uptime(interval_seconds=step)
+        begin, stop = max(start, clock.as_utc(first)), min(end, now or dt.datetime.now(dt.UTC))
+        oks = sorted(clock.as_utc(r[0]) for r in conn.execute(
+            select(p.c.at).where(p.c.service == service, p.c.ok.is_(True),
+                                 p.c.at >= begin - dt.timedelta(seconds=step), p.c.at < stop)
+        ))  # fmt: skip
+    result = Uptime(interval_seconds=step)
+    if stop <= begin:
+        return result
+    memo: dict = {}
+    result.seconds = _service_seconds(begin, stop, settings, memo)
+    covered_from = covered_to = None
+    reach = dt.timedelta(seconds=step)
+    for at in oks:
+        lo, hi = max(at, begin), min(at + reach, stop)
+        if covered_to is not None and lo <= covered_to:
+            covered_to = max(covered_to, hi)
+            continue
+        if covered_to is not None:
+            result.up_seconds += _service_seconds(covered_from, covered_to, settings, memo)
+        covered_from, covered_to = lo, hi
+    if covered_to is not None and covered_to > covered_from:
+        result.up_seconds += _service_seconds(covered_from, covered_to, settings, memo)
+    return result
+
+
+@dataclass
+class UptimeDay:
+    day: dt.date
+    uptime: Uptime
+    breach: str | None
+
+
+def uptime_days(engine: Engine, service: str, first: dt.date, last: dt.date, settings: Settings,
+                now: dt.datetime | None = None) -> list[UptimeDay]:  # fmt: skip
+    """Uptime per Swedish day, the days monitoring had begun by; a breach below availability_target."""
+    days = []
+    day = first
+    while day <= last:
+        start = dt.datetime.combine(day, dt.time(), clock.SWEDEN).astimezone(dt.UTC)
+        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), clock.SWEDEN).astimezone(dt.UTC)
+        u = uptime(engine, service, start, end, settings, now)
+        if u.seconds:
+            share = u.share
+            breach = None
+            if share < settings.availability_target:
+                breach = (f"uptime: {share:.2%} in service hours ({u.down_seconds:.0f} s down), target "
+                          f"{settings.availability_target:.1%}")  # fmt: skip
+            days.append(UptimeDay(day, u, breach))
+        day += dt.timedelta(days=1)
+    return days

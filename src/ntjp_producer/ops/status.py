@@ -123,7 +123,7 @@ def page(engine: Engine, service: str, contracts: list[str], health: dict[str, s
             f"<b>{_ms(p95)}</b> · "
             f"server faults <b>{'-' if day.error_share() is None else f'{day.error_share():.1%}'}</b>. "
             f"This month: <b>{'-' if within is None else f'{within:.2%}'}</b> within {target_ms / 1000:g} s "
-            f"(target {settings.sla_share:.0%}), availability "
+            f"(target {settings.sla_share:.0%}), call success "
             f"<b>{'-' if avail is None else f'{avail:.2%}'}</b> (target {settings.availability_target:.1%}).</p>"
             f"{_chart(slots[contract], target_ms, now)}</section>"
         )

@@ -1,0 +1,135 @@
+"""Uptime as the platform sees it: a probe round every ``probe_seconds``, from outside the workers.
+
+The per-call figures cannot tell a dead producer from a quiet one: calls that never reach a worker
+are recorded nowhere. So the gunicorn master of each node calls, like the platform's monitor, the
+service's PingForConfiguration (and FMB's GetVersions) over mutual TLS on the public address, and
+writes one row per round: answered correctly within the SLA target, or not, and why.
+
+Uptime (``sla.uptime``) is then the share of probe intervals in service hours, since monitoring
+began, in which some node's round succeeded. An interval with no row at all (every node down, or
+the whole site) counts as down: nothing is assumed up that was not seen up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import logging
+import socket
+import ssl
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine, insert
+
+from ntjp_producer import ns
+from ntjp_producer.ops.models import ops_probe
+from ntjp_producer.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_ENVELOPE = (
+    f'<s:Envelope xmlns:s="{ns.SOAP11_ENV}"><s:Header><la:LogicalAddress xmlns:la="{ns.REGISTRY}">{{la}}'
+    "</la:LogicalAddress></s:Header><s:Body>{body}</s:Body></s:Envelope>"
+)
+
+
+def _probes(settings: Settings) -> list[tuple[str, str, bytes]]:
+    """(name, path, request body) for this service, as the platform's monitor would send them."""
+    la = settings.logical_addresses[0]
+    contract = (ns.hosp_responder("GetHealthcareProfessional") if settings.service == "hosp"
+                else ns.fmb_responder("GetVersions"))  # fmt: skip
+    ping = (
+        f'<p:PingForConfiguration xmlns:p="{ns.PING_RESPONDER}"><p:serviceContractNamespace>{contract}'
+        f"</p:serviceContractNamespace><p:logicalAddress>{la}</p:logicalAddress></p:PingForConfiguration>"
+    )
+    probes = [("PingForConfiguration", "/PingForConfiguration/1/rivtabp21", ping)]
+    if settings.service != "hosp":
+        probes.append(("GetVersions", "/GetVersions/1/rivtabp21", f'<v:GetVersions xmlns:v="{contract}"/>'))
+    return [(name, path, _ENVELOPE.format(la=la, body=body).encode()) for name, path, body in probes]
+
+
+def probe_url(settings: Settings) -> str:
+    """The public address: ``probe_url``, else the node's own bind address (0.0.0.0 as loopback)."""
+    if settings.probe_url:
+        return settings.probe_url.rstrip("/")
+    host, _, port = settings.bind.rpartition(":")
+    host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - reading a bind address
+    return f"https://{host}:{port}"
+
+
+class Prober:
+    def __init__(self, settings: Settings, engine: Engine, node: str | None = None) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.node = (node or f"{socket.gethostname()}:{settings.bind}")[:64]
+        self.url = probe_url(settings)
+        self.probes = _probes(settings)
+        self.timeout = settings.sla_seconds(settings.service)
+
+    def _context(self) -> ssl.SSLContext:
+        tls = Path(self.settings.tls_dir)
+        cert = Path(self.settings.probe_cert) if self.settings.probe_cert else tls / "clients" / "ntjp.pem"
+        key = Path(self.settings.probe_key) if self.settings.probe_key else tls / "clients" / "ntjp-key.pem"
+        ctx = ssl.create_default_context(cafile=str(tls / "ca.pem"))
+        ctx.load_cert_chain(str(cert), str(key))
+        return ctx
+
+    def round(self, timeout: float | None = None) -> tuple[bool, float, str]:
+        """One round: (every probe answered correctly in time, seconds, what failed)."""
+        timeout = timeout or self.timeout
+        started = time.perf_counter()
+        target = urlsplit(self.url)
+        try:
+            context = self._context()
+            for name, path, body in self.probes:
+                conn = http.client.HTTPSConnection(target.hostname, target.port or 443, context=context,
+                                                   timeout=timeout)  # fmt: skip
+                try:
+                    conn.request("POST", path, body=body, headers={"Content-Type": "text/xml; charset=utf-8"})
+                    reply = conn.getresponse()
+                    data = reply.read()
+                finally:
+                    conn.close()
+                if reply.status != 200 or b"Fault>" in data:
+                    return False, time.perf_counter() - started, f"{name}: HTTP {reply.status}"
+            seconds = time.perf_counter() - started
+            if seconds > self.timeout:
+                return False, seconds, f"slower than the {self.timeout:g} s target"
+            return True, seconds, ""
+        except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
+            return False, time.perf_counter() - started, f"{type(exc).__name__}: {exc}"[:200]
+
+    def record(self, at: dt.datetime | None = None) -> bool:
+        ok, seconds, detail = self.round()
+        row = {"at": at or dt.datetime.now(dt.UTC), "service": self.settings.service, "node": self.node,
+               "ok": ok, "ms": round(seconds * 1000, 1), "detail": detail or None}  # fmt: skip
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(ops_probe), [row])
+        except Exception as exc:  # the database is down: the interval stays without a row, i.e. down
+            log.error("probe result not written", extra={"error": str(exc)[:200]})
+        if not ok:
+            log.warning("probe failed", extra={"event": "probe_failed", "url": self.url, "detail": detail})
+        return ok
+
+    def run(self, stop: threading.Event) -> None:
+        """One round every ``probe_seconds`` on a fixed schedule; a round that overran its interval is
+        not made up for (the intervals it spanned were not answered). The master starts this before
+        its workers are up: the first round is the first moment they answer (tried every 0.2 s for
+        up to one interval), so a node is seen up from the interval it came up in."""
+        step = self.settings.probe_seconds
+        until = time.monotonic() + step
+        while not stop.wait(0.2) and time.monotonic() < until and not self.round(timeout=min(1.0, step))[0]:
+            pass
+        due = time.monotonic()
+        while not stop.wait(max(0.0, due - time.monotonic())):
+            try:
+                self.record()
+            except Exception:
+                log.exception("probe round failed")
+            due += step
+            if due < time.monotonic():
+                due = time.monotonic() + step

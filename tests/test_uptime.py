@@ -1,0 +1,68 @@
+"""Uptime as the platform sees it: a producer stopped for a while inside service hours shows the lost
+time in the report (within one probe interval of the truth) and a breach, although no call was made
+and none failed: the per-call figures alone would still say 100 %."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import time
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ntjp_producer.fmb.importer import import_release
+from ntjp_producer.storage import db
+from tests.helpers import SAMPLE, new_database, start_server, stop_server
+
+pytestmark = pytest.mark.slow
+
+INTERVAL, DOWN = 1.0, 10.0
+
+
+def test_a_stopped_producer_loses_uptime_and_the_report_says_so(tls_dir, tmp_path, monkeypatch):
+    url, drop = new_database(tmp_path)
+    db.migrate(url)
+    import_release(db.session_factory(url), SAMPLE)
+    config = tmp_path / "producer.toml"
+    config.write_text(f'[producer]\nprobe_seconds = {INTERVAL}\nservice_days = "1-7"\nservice_hours = "00-24"\n')
+    monkeypatch.setenv("NTJP_PROBE_SECONDS", str(INTERVAL))
+    extra = ["--config", str(config)]
+    server = start_server(url, tls_dir, tmp_path / "first.log", extra=extra)
+    try:
+        time.sleep(5)
+        stopped = time.monotonic()
+        stop_server(server)
+        time.sleep(DOWN)
+        server = start_server(url, tls_dir, tmp_path / "second.log", extra=extra)
+        truth = time.monotonic() - stopped  # from the stop until it answered again
+        time.sleep(4)
+    finally:
+        stop_server(server)
+    last_stop = time.monotonic()
+    day = dt.datetime.now(ZoneInfo("Europe/Stockholm")).date()
+    out = subprocess.run(
+        [sys.executable, "-m", "ntjp_producer", "sla", "report", "--service", "fmb", "--from", str(day), "--to",
+         str(day), "--format", "json", "--db", url, "--config", str(config)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    truth += time.monotonic() - last_stop  # it is down again now, while the report is made: that counts too
+    monthly = subprocess.run(
+        [sys.executable, "-m", "ntjp_producer", "sla", "report", "--service", "fmb", "--month", day.strftime("%Y-%m"),
+         "--format", "json", "--db", url, "--config", str(config)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    drop()
+    report = json.loads(out.stdout)
+    month_uptime = json.loads(monthly.stdout)["period"]["uptime"]
+    assert month_uptime == pytest.approx(report["uptime"][0]["uptime"], abs=0.05), "the month holds the same day"
+    (uptime,) = report["uptime"]
+    print(f"\nstopped {truth:.1f} s; the report: {uptime['down_seconds']:.1f} s down of {uptime['seconds']:.1f} s "
+          f"watched, uptime {uptime['uptime']:.2%}")  # fmt: skip
+    assert abs(uptime["down_seconds"] - truth) <= INTERVAL + 0.5, (uptime, truth)
+    assert uptime["uptime"] < 0.995
+    assert [b["breach"].split(":")[0] for b in report["breaches"] if b["contract"] is None] == ["uptime"]
+    assert report["days"] == [] or all(d["call_success"] in (None, 1.0) for d in report["days"]), \
+        "no call failed: only uptime can see this"
