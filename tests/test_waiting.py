@@ -55,3 +55,24 @@ def test_calls_queued_behind_each_other_are_recorded_with_their_wait(latest_db, 
         assert 0.85 * sum(waited) <= recorded <= sum(waited)
     finally:
         stop_server(server)
+
+
+def test_a_call_longer_than_the_worker_timeout_is_answered_and_recorded_with_its_time(latest_db, tls_dir, tmp_path):
+    """gunicorn's ``timeout`` is the worker's heartbeat, kept by its event loop, not a limit on a call:
+    a call that takes longer is neither killed nor lost from the figures (the fine histogram has no
+    upper end). Here the timeout is 2 s and the call takes 4 s."""
+    config = tmp_path / "producer.toml"
+    config.write_text("[producer]\ninject_faults = true\ntimeout = 2\nops_flush_seconds = 1\n")
+    server = start_server(latest_db, tls_dir, tmp_path / "server.log", workers=1, extra=["--config", str(config)])
+    try:
+        session = server.session()
+        headers = {"Content-Type": "text/xml; charset=utf-8", "x-ntjp-inject-delay-ms": "4000"}
+        response = session.post(f"{server.base_url}/GetVersions/1/rivtabp21", data=envelope("GetVersions"),
+                                headers=headers, timeout=60)  # fmt: skip
+        assert response.status_code == 200
+        metrics = requests.get(f"{server.ops_url}/metrics", timeout=10).text
+        recorded = metric_sum(metrics, "ntjp_call_duration_seconds_sum", contract="GetVersions", outcome="ok")
+        assert 4.0 <= recorded < 5.0
+        assert "WORKER TIMEOUT" not in server.log_path.read_text()
+    finally:
+        stop_server(server)
