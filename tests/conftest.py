@@ -122,3 +122,15 @@ collect_ignore = [] if __import__("os").environ.get("NTJP_CLUSTER_TESTS") else [
 # The 500 000-person restore drill (tests/drill): `make test-drill`, not the ordinary suite.
 if not __import__("os").environ.get("NTJP_DRILL_TESTS"):
     collect_ignore.append("drill")
+
+
+@pytest.fixture
+def archive():
+    """A PostgreSQL server of the test's own, archiving its WAL to a pgBackRest repository
+    (tests/pgbackrest.py): for the point-in-time restore test and the restore drill."""
+    from tests.pgbackrest import archived_postgres
+
+    archive = archived_postgres()
+    yield archive
+    archive.server.stop()
+    archive.remove()

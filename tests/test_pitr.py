@@ -22,7 +22,6 @@ from ntjp_producer.hosp.importer import import_extract
 from ntjp_producer.storage import db
 from tests.helpers import start_server, stop_server
 from tests.hosp_client import HospClient, persons
-from tests.pgbackrest import archived_postgres
 from tests.runbook import argv
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -41,14 +40,6 @@ def _register(url: str) -> list[tuple[str, str]]:
 def _audited(url: str) -> set[str]:
     with psycopg.connect(url) as conn:
         return {row[0] for row in conn.execute("SELECT correlation_id FROM hosp_audit")}
-
-
-@pytest.fixture
-def archive():
-    archive = archived_postgres()
-    yield archive
-    archive.server.stop()
-    archive.remove()
 
 
 def test_restore_to_the_moment_before_a_bad_import(archive, hosp_extract, tls_dir, tmp_path):

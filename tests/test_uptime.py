@@ -66,3 +66,18 @@ def test_a_stopped_producer_loses_uptime_and_the_report_says_so(tls_dir, tmp_pat
     assert [b["breach"].split(":")[0] for b in report["breaches"] if b["contract"] is None] == ["uptime"]
     assert report["days"] == [] or all(d["call_success"] in (None, 1.0) for d in report["days"]), \
         "no call failed: only uptime can see this"
+
+
+def test_the_hosp_probe_is_answered_like_the_platforms_monitor(hosp_server):
+    """HoSp answers the probe (each contract's Ping, with the platform's certificate) as it answers the
+    platform; a wrong address is a failed round, said in one line."""
+    from ntjp_producer.ops.prober import Prober
+    from ntjp_producer.settings import Settings
+
+    bind = hosp_server.base_url.removeprefix("https://")
+    s = Settings(service="hosp", db=hosp_server.db_url, bind=bind, tls_dir=str(hosp_server.tls_dir))
+    ok, seconds, detail = Prober(s, db.engine_for(hosp_server.db_url)).round()
+    assert (ok, detail) == (True, "") and seconds < 1.0
+    wrong = Settings(service="hosp", db=hosp_server.db_url, bind="127.0.0.1:1", tls_dir=str(hosp_server.tls_dir))
+    ok, _, detail = Prober(wrong, db.engine_for(hosp_server.db_url)).round()
+    assert not ok and "ConnectionRefusedError" in detail

@@ -12,13 +12,11 @@ import sys
 import time
 
 import psycopg
-import pytest
 
 from ntjp_producer.hosp.importer import import_extract
 from ntjp_producer.storage import db
 from tests.helpers import start_server, stop_server
 from tests.hosp_client import HospClient, persons
-from tests.pgbackrest import archived_postgres
 from tests.runbook import argv
 
 PERSONS, AUDITED_CALLS = 500_000, 1_000_000
@@ -35,14 +33,6 @@ def _counts(url: str) -> tuple[int, int, int]:
         return tuple(conn.execute(
             "SELECT (SELECT count(*) FROM hosp_person), (SELECT count(*) FROM hosp_audit),"
             " (SELECT count(*) FROM hosp_audit_person)").fetchone())  # fmt: skip
-
-
-@pytest.fixture
-def archive():
-    archive = archived_postgres()
-    yield archive
-    archive.server.stop()
-    archive.remove()
 
 
 def test_restore_drill_on_a_500k_register(archive, tls_dir, tmp_path):

@@ -144,26 +144,22 @@ class Recorder:
                     self._fine[k] = self._fine.get(k, 0) + n
 
 
-def _upsert(dialect: str):
+def _adding(dialect: str, table, keys: list[str], added: list[str]):
+    """INSERT ... ON CONFLICT (keys) DO UPDATE adding ``added``: rows from every worker and node sum."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(ops_minute)
-    added = ["count", "sum_ms", *BUCKET_COLUMNS]
-    return stmt.on_conflict_do_update(
-        index_elements=["minute", "service", "contract", "outcome"],
-        set_={c: ops_minute.c[c] + stmt.excluded[c] for c in added},
-    )
+    stmt = insert(table)
+    return stmt.on_conflict_do_update(index_elements=keys, set_={c: table.c[c] + stmt.excluded[c] for c in added})
+
+
+_KEYS = ["minute", "service", "contract", "outcome"]
+
+
+def _upsert(dialect: str):
+    return _adding(dialect, ops_minute, _KEYS, ["count", "sum_ms", *BUCKET_COLUMNS])
 
 
 def _upsert_fine(dialect: str):
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(ops_minute_latency)
-    return stmt.on_conflict_do_update(
-        index_elements=["minute", "service", "contract", "outcome", "bucket"],
-        set_={"count": ops_minute_latency.c["count"] + stmt.excluded["count"]},
-    )
+    return _adding(dialect, ops_minute_latency, [*_KEYS, "bucket"], ["count"])

@@ -1,8 +1,8 @@
 """Uptime as the platform sees it: a probe round every ``probe_seconds``, from outside the workers.
 
 The per-call figures cannot tell a dead producer from a quiet one: calls that never reach a worker
-are recorded nowhere. So the gunicorn master of each node calls, like the platform's monitor, the
-service's PingForConfiguration (and FMB's GetVersions) over mutual TLS on the public address, and
+are recorded nowhere. So the gunicorn master of each node calls, like the platform's monitor, each
+contract's PingForConfiguration (and FMB's GetVersions) over mutual TLS on the public address, and
 writes one row per round: answered correctly within the SLA target, or not, and why.
 
 Uptime (``sla.uptime``) is then the share of probe intervals in service hours, since monitoring
@@ -37,17 +37,24 @@ _ENVELOPE = (
 
 
 def _probes(settings: Settings) -> list[tuple[str, str, bytes]]:
-    """(name, path, request body) for this service, as the platform's monitor would send them."""
+    """(name, path, request body) for this service, as the platform's monitor sends them: each
+    contract's PingForConfiguration, and FMB's GetVersions (an answer from the data itself)."""
     la = settings.logical_addresses[0]
-    contract = (ns.hosp_responder("GetHealthcareProfessional") if settings.service == "hosp"
-                else ns.fmb_responder("GetVersions"))  # fmt: skip
-    ping = (
-        f'<p:PingForConfiguration xmlns:p="{ns.PING_RESPONDER}"><p:serviceContractNamespace>{contract}'
-        f"</p:serviceContractNamespace><p:logicalAddress>{la}</p:logicalAddress></p:PingForConfiguration>"
-    )
-    probes = [("PingForConfiguration", "/PingForConfiguration/1/rivtabp21", ping)]
+    if settings.service == "hosp":
+        contracts = [ns.hosp_responder(c) for c in ("GetHealthcareProfessional", "SearchHealthcareProfessionals")]
+    else:
+        contracts = [ns.fmb_responder(c) for c in ("GetFmb", "GetDiagnosInformation", "GetVersions")]
+    probes = []
+    for contract in contracts:
+        ping = (
+            f'<p:PingForConfiguration xmlns:p="{ns.PING_RESPONDER}"><p:serviceContractNamespace>{contract}'
+            f"</p:serviceContractNamespace><p:logicalAddress>{la}</p:logicalAddress></p:PingForConfiguration>"
+        )
+        probes.append((f"PingForConfiguration ({contract.rsplit(':', 2)[-2]})", "/PingForConfiguration/1/rivtabp21",
+                       ping))  # fmt: skip
     if settings.service != "hosp":
-        probes.append(("GetVersions", "/GetVersions/1/rivtabp21", f'<v:GetVersions xmlns:v="{contract}"/>'))
+        versions = ns.fmb_responder("GetVersions")
+        probes.append(("GetVersions", "/GetVersions/1/rivtabp21", f'<v:GetVersions xmlns:v="{versions}"/>'))
     return [(name, path, _ENVELOPE.format(la=la, body=body).encode()) for name, path, body in probes]
 
 
