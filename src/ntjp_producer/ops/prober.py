@@ -5,6 +5,10 @@ are recorded nowhere. So the gunicorn master of each node calls, like the platfo
 contract's PingForConfiguration (and FMB's GetVersions) over mutual TLS on the public address, and
 writes one row per round: answered correctly within the SLA target, or not, and why.
 
+The prober is its own small process, started (spawned, not forked) by the master: the master forks
+workers, and a fork while one of its threads is inside OpenSSL could leave a worker with a lock
+nobody will release. It stops when the master does.
+
 Uptime (``sla.uptime``) is then the share of probe intervals in service hours, since monitoring
 began, in which some node's round succeeded. An interval with no row at all (every node down, or
 the whole site) counts as down: nothing is assumed up that was not seen up.
@@ -15,6 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import logging
+import multiprocessing
+import os
 import socket
 import ssl
 import threading
@@ -140,3 +146,27 @@ class Prober:
             due += step
             if due < time.monotonic():
                 due = time.monotonic() + step
+
+
+def start(settings: Settings) -> multiprocessing.process.BaseProcess:
+    process = multiprocessing.get_context("spawn").Process(
+        target=_main, args=(settings, os.getpid()), name="ntjp-prober", daemon=True
+    )
+    process.start()
+    return process
+
+
+def _main(settings: Settings, master: int) -> None:
+    from ntjp_producer import logs
+    from ntjp_producer.storage import db
+
+    logs.setup(settings.log_level)
+    stop = threading.Event()
+
+    def watch_master() -> None:  # the master gone (even killed): so is its prober
+        while not stop.wait(1.0):
+            if os.getppid() != master:
+                stop.set()
+
+    threading.Thread(target=watch_master, daemon=True).start()
+    Prober(settings, db.engine_for(settings.db)).run(stop)

@@ -171,8 +171,8 @@ def start(
     threading.Thread(target=httpd.serve_forever, name="ops-listener", daemon=True).start()
     threading.Thread(target=Alerts(settings, engine).run, args=(stop,), name="ops-alerts", daemon=True).start()
     if settings.probe_seconds > 0:
-        from ntjp_producer.ops.prober import Prober
+        from ntjp_producer.ops import prober
 
-        threading.Thread(target=Prober(settings, engine).run, args=(stop,), name="ops-prober", daemon=True).start()
+        prober.start(settings)
     log.info("operations listener", extra={"url": f"http://{settings.ops_bind}/"})
     return stop
