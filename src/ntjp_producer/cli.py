@@ -58,36 +58,35 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_db_backup(args: argparse.Namespace) -> int:
+def _backup_command(work) -> int:
+    """Run a backup or restore step: its one line on success, or its refusal (exit code 3)."""
     from ntjp_producer.storage import backup
 
     try:
-        done = backup.backup(_settings(args), args.dest, args.type)
+        done = work(backup)
     except backup.BackupError as exc:
         print(f"ntjp-producer: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     print(f"{done.what} in {done.seconds:.1f} s")
     return 0
+
+
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    return _backup_command(lambda backup: backup.backup(_settings(args), args.dest, args.type))
 
 
 def cmd_db_restore(args: argparse.Namespace) -> int:
-    from ntjp_producer.storage import backup
-
-    s = _settings(args)
-    try:
+    def restore(backup):
+        s = _settings(args)
         if args.pg_data:
-            done = backup.restore_postgres(s, args.pg_data, args.to)
-        elif args.backup_file:
-            if args.to:
-                raise backup.BackupError("--to is for PostgreSQL (--pg-data); an SQLite backup is one moment")
-            done = backup.restore_sqlite(s, args.backup_file, replace=args.replace)
-        else:
+            return backup.restore_postgres(s, args.pg_data, args.to)
+        if not args.backup_file:
             raise backup.BackupError("give the backup file (SQLite) or --pg-data FOLDER (PostgreSQL)")
-    except backup.BackupError as exc:
-        print(f"ntjp-producer: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
-    print(f"{done.what} in {done.seconds:.1f} s")
-    return 0
+        if args.to:
+            raise backup.BackupError("--to is for PostgreSQL (--pg-data); an SQLite backup is one moment")
+        return backup.restore_sqlite(s, args.backup_file, replace=args.replace)
+
+    return _backup_command(restore)
 
 
 def cmd_fmb_import(args: argparse.Namespace) -> int:

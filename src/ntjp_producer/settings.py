@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -126,12 +127,12 @@ class Settings:
     def sla_seconds(self, service: str) -> float:
         return self.sla_hosp_seconds if service == "hosp" else self.sla_fmb_seconds
 
-    @property
+    @cached_property  # read once a minute of every report span: parsed once (validated at creation)
     def service_hour_range(self) -> tuple[int, int]:
         """(first hour, end hour); end before start wraps past midnight: "22-06" is 22:00 to 06:00."""
         return _span("service_hours", self.service_hours, 0, 24)
 
-    @property
+    @cached_property
     def service_day_range(self) -> tuple[int, int]:
         """(first, last) ISO weekday, both included; last before first wraps: "6-1" is Saturday to Monday."""
         return _span("service_days", self.service_days, 1, 7)

@@ -125,7 +125,7 @@ class FmbJsonApi:
             raise ApiError(405, "Method Not Allowed", f"{method} is not allowed; this API is read-only",
                            [("Allow", "GET, HEAD")])
         path = environ.get("PATH_INFO", "")
-        parts = path[len(PREFIX):].strip("/").split("/") if path.startswith(PREFIX + "/") else []
+        parts = _segments(path)
         base = self.base_url or base_url(environ)
         if parts == ["openapi.json"]:
             _only_parameters(environ, ())
@@ -204,8 +204,13 @@ class FmbJsonApi:
 ROUTES = ("fmb/typfall", "fmb/forsakringsmedicinskdiagnosinformation", "fmb/openapi.json", "fmb/other")
 
 
+def _segments(path: str) -> list[str]:
+    """``/fmb/typfall/abc`` -> ``["typfall", "abc"]``; nothing outside the prefix."""
+    return path[len(PREFIX):].strip("/").split("/") if path.startswith(PREFIX + "/") else []
+
+
 def route_of(path: str) -> str:
-    parts = path[len(PREFIX):].strip("/").split("/") if path.startswith(PREFIX + "/") else []
+    parts = _segments(path)
     route = f"fmb/{parts[0]}" if parts else ""
     return route if route in ROUTES else "fmb/other"
 

@@ -36,11 +36,11 @@ ops_minute = Table(
 
 # Fine bucket i holds (FINE_RATIO**(i-1), FINE_RATIO**i] ms; bucket 0 everything up to 1 ms.
 FINE_RATIO = 1.04
-_LOG_RATIO = math.log(FINE_RATIO)
+LOG_RATIO = math.log(FINE_RATIO)
 
 
 def fine_bucket(ms: float) -> int:
-    return 0 if ms <= 1 else math.ceil(math.log(ms) / _LOG_RATIO - 1e-9)
+    return 0 if ms <= 1 else math.ceil(math.log(ms) / LOG_RATIO - 1e-9)
 
 
 def fine_upper_ms(bucket: int) -> float:

@@ -11,13 +11,7 @@ from sqlalchemy import Engine
 from ntjp_producer.ops import sla
 from ntjp_producer.settings import Settings
 
-
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value == float("inf"):
-        return f">{sla.BUCKETS_MS[-1] / 1000:g} s"
-    return f"{value:g} ms" if value < 1000 else f"{value / 1000:.3g} s"
+_ms = sla.format_ms
 
 
 def _share(value: float | None, digits: int = 1) -> str:
@@ -31,7 +25,9 @@ class _Report:
         self.service, self.first, self.last, self.settings = service, first, last, settings
         self.lines = sla.daily(engine, service, first, last, settings)
         self.uptime = sla.uptime_days(engine, service, first, last, settings)
-        self.period = _figures_of(engine, service, first, last, settings)  # per contract, the whole period
+        self.period: dict[str, sla.Figures] = {}  # per contract, the whole period: the days added up
+        for line in self.lines:
+            self.period.setdefault(line.contract, sla.Figures()).merge(line.figures)
         self.target = settings.sla_seconds(service)
         self.head = (
             f"SLA report, {service.upper()}, {first} to {last} (Swedish days). Target: {settings.sla_share:.0%} of "
@@ -75,12 +71,6 @@ class _Report:
         ]
 
 
-def _figures_of(engine: Engine, service: str, first: dt.date, last: dt.date, settings: Settings):
-    start = dt.datetime.combine(first, dt.time(), sla.clock.SWEDEN).astimezone(dt.UTC)
-    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), sla.clock.SWEDEN).astimezone(dt.UTC)
-    return sla.by_contract(engine, service, start, end, settings)
-
-
 def _json(r: _Report) -> str:
     s = r.settings
     return json.dumps(
@@ -121,8 +111,13 @@ def _json(r: _Report) -> str:
     )
 
 
+def _table(columns: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
 def _html(r: _Report) -> str:
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in r.table)
     items = "".join(f"<li>{html.escape(b)}</li>" for b in r.breaches) or "<li>none</li>"
     return (
         "<!doctype html><html lang='en'><meta charset='utf-8'><title>SLA report</title>"
@@ -132,14 +127,9 @@ def _html(r: _Report) -> str:
         "tr:nth-child(even){background:#f3f3f3}</style>"
         f"<h1>SLA report: {r.service.upper()}</h1><p>{html.escape(r.head)}</p>"
         f"<h2>The period</h2><p>Uptime in service hours: <b>{_share(r.period_uptime, 2)}</b> "
-        f"(target {r.settings.availability_target:.1%})</p><table><tr>"
-        + "".join(f"<th>{html.escape(c)}</th>" for c in r.summary_columns) + "</tr>"
-        + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in r.summary_table)
-        + "</table>"
-        "<h2>Uptime per day</h2><table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in r.uptime_columns) + "</tr>"
-        + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in r.uptime_table)
-        + "</table><h2>Calls</h2>"
-        "<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in r.columns) + f"</tr>{rows}</table>"
+        f"(target {r.settings.availability_target:.1%})</p>{_table(r.summary_columns, r.summary_table)}"
+        f"<h2>Uptime per day</h2>{_table(r.uptime_columns, r.uptime_table)}"
+        f"<h2>Calls</h2>{_table(r.columns, r.table)}"
         f"<h2>Breaches</h2><ul>{items}</ul></html>"
     )
 

@@ -11,17 +11,18 @@ it should.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from ntjp_producer import clock
 from ntjp_producer.ops.models import (
     BUCKET_COLUMNS,
     BUCKETS_MS,
-    FINE_RATIO,
+    LOG_RATIO,
     fine_bucket,
     fine_upper_ms,
     ops_minute,
@@ -30,7 +31,6 @@ from ntjp_producer.ops.models import (
 )
 from ntjp_producer.settings import Settings
 
-_LOG_RATIO = math.log(FINE_RATIO)
 # A coarse bucket as the fine bucket of its upper bound; the overflow as 60 s.
 _COARSE_AS_FINE = [fine_bucket(b) for b in BUCKETS_MS] + [fine_bucket(60_000)]
 
@@ -94,7 +94,7 @@ class Figures:
             if fine_upper_ms(bucket) <= target_ms:
                 inside += n
             elif bucket > 0 and fine_upper_ms(bucket - 1) < target_ms:
-                inside += n * (math.log(target_ms) - math.log(fine_upper_ms(bucket - 1))) / _LOG_RATIO
+                inside += n * (math.log(target_ms) / LOG_RATIO - (bucket - 1))  # the target's place in it
         return inside / self.calls
 
     def availability(self) -> float | None:
@@ -237,44 +237,54 @@ def _service_seconds(start: dt.datetime, end: dt.datetime, settings: Settings, m
     return total
 
 
-def uptime(engine: Engine, service: str, start: dt.datetime, end: dt.datetime, settings: Settings,
-           now: dt.datetime | None = None) -> Uptime:  # fmt: skip
-    """Counted from the first probe round ever recorded (before it nothing was watched) to ``end`` or
-    now. A successful round covers the ``probe_seconds`` after it; time no successful round of any
-    node covers (every node down, or none probing) is down: nothing is taken as up unless seen up."""
-    from sqlalchemy import func
-
-    step = settings.probe_seconds
-    if step <= 0:
-        return Uptime()
+def _probe_rounds(engine: Engine, service: str, start: dt.datetime, end: dt.datetime, step: float):
+    """(when monitoring began, the successful rounds that can cover [start, end)), in one read."""
     p = ops_probe
     with engine.connect() as conn:
         first = conn.execute(select(func.min(p.c.at)).where(p.c.service == service)).scalar_one()
-        if first is None:
-            return Uptime(interval_seconds=step)
-        begin, stop = max(start, clock.as_utc(first)), min(end, now or dt.datetime.now(dt.UTC))
-        oks = sorted(clock.as_utc(r[0]) for r in conn.execute(
+        oks = conn.execute(
             select(p.c.at).where(p.c.service == service, p.c.ok.is_(True),
-                                 p.c.at >= begin - dt.timedelta(seconds=step), p.c.at < stop)
-        ))  # fmt: skip
+                                 p.c.at >= start - dt.timedelta(seconds=step), p.c.at < end)
+        )  # fmt: skip
+        return (clock.as_utc(first) if first else None), sorted(clock.as_utc(r[0]) for r in oks)
+
+
+def _covered(first: dt.datetime | None, oks: list[dt.datetime], start: dt.datetime, end: dt.datetime,
+             settings: Settings, memo: dict) -> Uptime:  # fmt: skip
+    """From when monitoring began (before it nothing was watched) to ``end``. A successful round
+    covers the ``probe_seconds`` after it; time no successful round of any node covers (every node
+    down, or none probing) is down: nothing is taken as up unless it was seen up."""
+    step = settings.probe_seconds
     result = Uptime(interval_seconds=step)
-    if stop <= begin:
+    if first is None or end <= max(start, first):
         return result
-    memo: dict = {}
-    result.seconds = _service_seconds(begin, stop, settings, memo)
-    covered_from = covered_to = None
+    begin = max(start, first)
+    result.seconds = _service_seconds(begin, end, settings, memo)
     reach = dt.timedelta(seconds=step)
+    covered_from = covered_to = None
     for at in oks:
-        lo, hi = max(at, begin), min(at + reach, stop)
+        lo, hi = max(at, begin), min(at + reach, end)
+        if hi <= lo:
+            continue
         if covered_to is not None and lo <= covered_to:
             covered_to = max(covered_to, hi)
             continue
         if covered_to is not None:
             result.up_seconds += _service_seconds(covered_from, covered_to, settings, memo)
         covered_from, covered_to = lo, hi
-    if covered_to is not None and covered_to > covered_from:
+    if covered_to is not None:
         result.up_seconds += _service_seconds(covered_from, covered_to, settings, memo)
     return result
+
+
+def uptime(engine: Engine, service: str, start: dt.datetime, end: dt.datetime, settings: Settings,
+           now: dt.datetime | None = None) -> Uptime:  # fmt: skip
+    """Uptime over [start, end), up to now."""
+    if settings.probe_seconds <= 0:
+        return Uptime()
+    end = min(end, now or dt.datetime.now(dt.UTC))
+    first, oks = _probe_rounds(engine, service, start, end, settings.probe_seconds)
+    return _covered(first, oks, start, end, settings, {})
 
 
 @dataclass
@@ -286,19 +296,29 @@ class UptimeDay:
 
 def uptime_days(engine: Engine, service: str, first: dt.date, last: dt.date, settings: Settings,
                 now: dt.datetime | None = None) -> list[UptimeDay]:  # fmt: skip
-    """Uptime per Swedish day, the days monitoring had begun by; a breach below availability_target."""
-    days = []
-    day = first
-    while day <= last:
-        start = dt.datetime.combine(day, dt.time(), clock.SWEDEN).astimezone(dt.UTC)
-        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), clock.SWEDEN).astimezone(dt.UTC)
-        u = uptime(engine, service, start, end, settings, now)
-        if u.seconds:
-            share = u.share
-            breach = None
-            if share < settings.availability_target:
-                breach = (f"uptime: {share:.2%} in service hours ({u.down_seconds:.0f} s down), target "
-                          f"{settings.availability_target:.1%}")  # fmt: skip
-            days.append(UptimeDay(day, u, breach))
-        day += dt.timedelta(days=1)
+    """Uptime per Swedish day, the days monitoring had begun by (one read for the whole span); a
+    breach below availability_target."""
+    if settings.probe_seconds <= 0:
+        return []
+    now = now or dt.datetime.now(dt.UTC)
+    bounds = [dt.datetime.combine(first + dt.timedelta(days=i), dt.time(), clock.SWEDEN).astimezone(dt.UTC)
+              for i in range((last - first).days + 2)]  # fmt: skip
+    began, oks = _probe_rounds(engine, service, bounds[0], min(bounds[-1], now), settings.probe_seconds)
+    days, memo = [], {}
+    for i, (start, end) in enumerate(itertools.pairwise(bounds)):
+        u = _covered(began, oks, start, min(end, now), settings, memo)
+        if not u.seconds:
+            continue
+        breach = None
+        if u.share < settings.availability_target:
+            breach = (f"uptime: {u.share:.2%} in service hours ({u.down_seconds:.0f} s down), target "
+                      f"{settings.availability_target:.1%}")  # fmt: skip
+        days.append(UptimeDay(first + dt.timedelta(days=i), u, breach))
     return days
+
+
+def format_ms(value: float | None) -> str:
+    """A latency for people: ``713 ms``, ``7.1 s``; ``-`` for none."""
+    if value is None:
+        return "-"
+    return f"{value:g} ms" if value < 1000 else f"{value / 1000:.3g} s"

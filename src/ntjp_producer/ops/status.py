@@ -25,12 +25,7 @@ def _y(ms: float) -> float:
     return H - max(0.0, min(1.0, math.log10(max(ms, 1.0)) / _LOG_MAX)) * H
 
 
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value == float("inf"):
-        return "> 30 s"
-    return f"≤{value:g} ms" if value < 1000 else f"≤{value / 1000:g} s"
+_ms = sla.format_ms
 
 
 def _chart(slots: list[sla.Figures], target_ms: float, now: dt.datetime) -> str:

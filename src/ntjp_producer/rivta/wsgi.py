@@ -126,7 +126,7 @@ class RivtaApplication:
 
     def _measured(self, body: bytes, contract: Contract | None, call: Call | None, outcome: str, environ,
                   started: float) -> Measured:  # fmt: skip
-        """The body, measured from the end of the request to the end of the answer (at ``close``)."""
+        """The body, measured to the end of the answer (at ``close``) from ``measured_since``."""
         observation = {
             "service": self.service,
             "contract": contract.name if contract is not None else "unknown",
