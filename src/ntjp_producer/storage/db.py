@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, configure_mappers, sessionmaker
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 0x6E746A70  # "ntjp": the advisory lock every migration takes on PostgreSQL
@@ -99,6 +99,10 @@ def _pg_connect_args() -> dict:
 
 
 def session_factory(url: str) -> sessionmaker[Session]:
+    # Configure every mapper imported so far now, in the one thread assembling the app: left to the
+    # first query, a fresh worker's concurrent first calls race in SQLAlchemy's lazy mapper setup
+    # ("AttributeError: strategy", a Server fault; seen once in a rolling restart of the cluster).
+    configure_mappers()
     return sessionmaker(engine_for(url), expire_on_commit=False)
 
 
