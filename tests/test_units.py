@@ -118,3 +118,49 @@ def test_deploy_settings_files_load(service):
 
     s = settings.load(Path(__file__).parents[1] / "deploy" / "etc" / f"{service}.toml", environ={})
     assert s.service == service and s.drain_seconds == 5 and "target_session_attrs=read-write" in s.db
+
+
+def test_a_call_line_is_the_line_logging_would_write(monkeypatch):
+    """``logs.info`` skips the logging machinery for the line written once per call; what it writes
+    must be what the JSON formatter writes for the same record, redaction included."""
+    import io
+    import json
+    import logging
+    import re
+
+    from ntjp_producer import logs
+
+    monkeypatch.setattr(logging.root, "handlers", list(logging.root.handlers))
+    level = logging.root.level
+    logs.setup("INFO")
+    stream = io.StringIO()
+    logs._handler.stream = stream
+    log = logging.getLogger("ntjp_producer.test")
+    fields = {"path": "/GetFmb/1/rivtabp21 191212121212", "status": 200, "ok": True, "no": False, "none": None,
+              "ms": 1.25, "nan": float("nan"), "quoted": 'a "b"\n\tç €', "short": "121212-1212", "list": [1, "x"],
+              "consumer_correlation_id": "19121212-1212"}  # fmt: skip
+    token = logs.correlation_id.set("cid-1")
+    try:
+        logs.info(log, "call", fields)
+        log.info("call", extra=fields)
+    finally:
+        logs.correlation_id.reset(token)
+        logging.root.setLevel(level)
+    fast, slow = stream.getvalue().splitlines()
+    assert "191212121212" not in fast and "121212-1212" not in fast and fast.count("[personnummer]") == 3
+    as_read = [json.loads(line) for line in (fast, slow)]
+    for entry in as_read:
+        entry.pop("time")
+    assert as_read[0] == as_read[1] and list(as_read[0]) == list(as_read[1])
+    untimed = [re.sub(r'^\{"time": "[^"]*"', "", line) for line in (fast, slow)]
+    assert untimed[0] == untimed[1], "the same text but for the time"
+
+
+def test_a_call_line_goes_through_logging_when_another_handler_listens(caplog):
+    import logging
+
+    from ntjp_producer import logs
+
+    with caplog.at_level(logging.INFO):
+        logs.info(logging.getLogger("ntjp_producer.test"), "call", {"status": 200})
+    assert [(r.message, r.status) for r in caplog.records] == [("call", 200)]

@@ -37,7 +37,8 @@ def create_fmb_app(settings: Settings):
     fmb = FmbService(db.session_factory(settings.db))
     measurement = _measurement(settings)
     api = FmbJsonApi(fmb, base_url=settings.base_url or None, observe=measurement["observe"], service="fmb")
-    contracts = [Contract(name, ns.fmb_responder(name), handler=handler(fmb)) for name, handler in HANDLERS.items()]
+    contracts = [Contract(name, ns.fmb_responder(name), reader=reader, handler=handler(fmb))
+                 for name, (reader, handler) in HANDLERS.items()]  # fmt: skip
     contracts.append(ping_contract(fmb.health))
     rivta = RivtaApplication(
         contracts,

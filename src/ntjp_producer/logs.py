@@ -10,8 +10,11 @@ import contextvars
 import datetime as dt
 import json
 import logging
+import math
+import os
 import re
 import sys
+import time
 
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
 
@@ -43,21 +46,27 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__} ({kind}, SQLSTATE {sqlstate})" if sqlstate else f"{type(exc).__name__} ({kind})"
 
 
+_second: tuple[int, str] = (-1, "")  # the last second formatted: one line in many shares it
+
+
+def _time(created: float) -> str:
+    global _second
+    second = int(created)
+    cached, text = _second
+    if second != cached:
+        text = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second = (second, text)
+    return f"{text}.{int((created - second) * 1000):03d}+00:00"
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: the standard fields, the correlation id, and every ``extra``."""
 
     _encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
-    _second: tuple[int, str] = (-1, "")  # the last second formatted: one line in many shares it
 
     def format(self, record: logging.LogRecord) -> str:
-        created = record.created
-        second = int(created)
-        cached, text = self._second
-        if second != cached:
-            text = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-            self._second = (second, text)
         entry = {
-            "time": f"{text}.{int((created - second) * 1000):03d}+00:00",
+            "time": _time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -72,9 +81,63 @@ class JsonFormatter(logging.Formatter):
         return redact(self._encode(entry))
 
 
+_string = json.encoder.encode_basestring  # JSON's own string quoting (C), non-ASCII kept as is
+_handler: logging.StreamHandler | None = None  # the one JSON handler setup() installed
+
+
+def _json(value: object) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):  # under 10 characters it cannot hold a personal identity number
+        return _string(redact(value) if len(value) >= 10 else value)
+    if type(value) is int:
+        return int.__repr__(value)
+    if type(value) is float and math.isfinite(value):
+        return float.__repr__(value)
+    return redact(JsonFormatter._encode(value))  # as the formatter writes it: a number, list, object, str()
+
+
+def info(logger: logging.Logger, message: str, fields: dict[str, object]) -> None:
+    """``logger.info(message, extra=fields)``, the same line, for the lines written once per call.
+
+    Formatting a record through logging costs about 50 µs, half of what the plumbing spends on a
+    small FMB call; this writes the line JSON would (same keys, order and separators) straight to
+    the handler's stream, with every string field redacted as the formatter redacts whole lines.
+    Anything but the plain setup (another handler, as pytest's caplog adds; a handler or a filter
+    on the logger; the level off) goes through logging itself.
+    """
+    root = logging.root
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    handler = _handler
+    if handler is None or root.handlers != [handler] or logger.handlers or logger.filters or root.filters:
+        logger.info(message, extra=fields)
+        return
+    parts = [
+        f'{{"time": "{_time(time.time())}", "level": "info", "logger": {_string(logger.name)}, '
+        f'"message": {_json(message)}, "correlation_id": {_json(correlation_id.get())}, "pid": {os.getpid()}'
+    ]
+    for key, value in fields.items():
+        parts.append(f", {_string(key)}: {_json(value)}")
+    parts.append("}\n")
+    line = "".join(parts)
+    with handler.lock:
+        try:
+            handler.stream.write(line)
+            handler.stream.flush()
+        except Exception:  # as logging does: a log line never fails a call
+            handler.handleError(logging.makeLogRecord({"msg": message}))
+
+
 def setup(level: str = "INFO") -> None:
+    global _handler
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    _handler = handler
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -88,9 +88,10 @@ class FmbJsonApi:
                 ApiError(500, "Internal Server Error", f"Internal error; correlation id {cid}")
             )
         finally:
-            log.info(
+            logs.info(
+                log,
                 "call",
-                extra={
+                {
                     "path": environ.get("PATH_INFO", ""),
                     "method": environ.get("REQUEST_METHOD"),
                     "status": status,

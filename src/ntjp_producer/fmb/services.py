@@ -146,6 +146,11 @@ class FmbService:
                     return snap
         raise RuntimeError("FMB data kept changing while it was read")
 
+    def prepared(self, kind: str) -> dict[Any, Any]:
+        """The adapters' memo of the data version stored now (the stamps are read for it, as for
+        every question): what they keep there is never served once an import has landed."""
+        return self._snapshot(kind).prepared
+
     def _load(self, kind: str) -> _Snapshot | None:
         """The material of one data version, or None when an import committed while it was read."""
         with self._sessions() as session:

@@ -8,10 +8,11 @@ so a consumer can generate its client from the running producer alone.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from lxml import etree
@@ -29,7 +30,13 @@ class Contract:
     major: int = 1
     # or: a contract adapter given the validated request element, answering the serialised response
     # element (UTF-8, its namespaces declared on it)
-    handler: Callable[[etree._Element], bytes] | None = None
+    handler: Callable[[Any], bytes] | None = None
+    # With a reader, the handler is given what the reader made of the request element: a hashable
+    # question with nothing of the caller in it. The plumbing then remembers the question of each
+    # request it has checked, by its exact bytes (``RivtaApplication.questions``), so a consumer
+    # asking the same thing again is not parsed and validated again. Contracts whose requests carry
+    # personal data (HoSp) have no reader: their requests are not kept.
+    reader: Callable[[etree._Element], Hashable] | None = None
     # Business contracts answer only the producer's own logical addresses; PingForConfiguration is
     # answered whatever the LogicalAddress header holds (the platform's probe sends "LogicalAddress").
     addressed: bool = True

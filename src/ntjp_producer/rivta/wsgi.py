@@ -4,7 +4,8 @@ Every request passes the same checks, in this order, before a contract adapter s
 size limit, Content-Type, safe parsing (no DTD, no entities, bounded depth), SOAP 1.1 envelope
 (SOAP 1.2 is a VersionMismatch), the LogicalAddress header (one of the producer's own, for every
 contract but PingForConfiguration), the request element of this endpoint's contract, and validation
-against the contract's responder schema. Each refusal is a SOAP 1.1
+against the contract's responder schema. For a contract with a reader, bytes that passed all that
+before are known to pass again (``rivta/questions.py``). Each refusal is a SOAP 1.1
 fault (HTTP 500) that says what was wrong; no exception ever reaches the caller as a stack trace.
 """
 
@@ -25,6 +26,7 @@ from ntjp_producer.rivta.calls import Call
 from ntjp_producer.rivta.contracts import Contract
 from ntjp_producer.rivta.faults import CLIENT, SERVER, VERSION_MISMATCH, RivtaFault, envelope
 from ntjp_producer.rivta.observation import OUTCOMES, Observation, Observer
+from ntjp_producer.rivta.questions import UNSEEN, Questions
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ class RivtaApplication:
         self.audit = audit
         self.service = service
         self.observe = observe
+        self.questions = Questions()
         # Test and drill only: honour x-ntjp-inject-delay-ms / x-ntjp-inject-fault. Off in production.
         self.inject_faults = inject_faults
 
@@ -177,9 +180,26 @@ class RivtaApplication:
             raise RivtaFault(VERSION_MISMATCH, "SOAP 1.2 is not supported; RIV-TA uses SOAP 1.1 (text/xml)")
         if content_type != "text/xml":
             raise RivtaFault(CLIENT, f"Content-Type must be text/xml for SOAP 1.1, not '{content_type or 'none'}'")
+        raw = self._read_body(environ)
+        if contract.reader is not None:
+            question = self.questions.get(contract.path, raw)
+            if question is UNSEEN:
+                question = contract.reader(self._checked(contract, environ, raw)[0])
+                self.questions.remember(contract.path, raw, question)
+            elif self.inject_faults:
+                _inject(environ)
+            return "200 OK", [("Content-Type", _XML)], _envelope(contract.handler(question)), "ok"
+        request, data = self._checked(contract, environ, raw)
+        if contract.handler is not None:
+            return "200 OK", [("Content-Type", _XML)], _envelope(contract.handler(request)), "ok"
+        return self._dispatch(contract, environ, data)
+
+    def _checked(self, contract: Contract, environ, raw: bytes) -> tuple[etree._Element, bytes]:
+        """The request element, once the body has parsed safely, its envelope, address and element
+        are this endpoint's and it is valid against the contract; and the body as UTF-8."""
         try:
             # UTF-8 from here on, whatever the consumer's encoding: the adapters parse this, not the raw body.
-            data = loader.decode(self._read_body(environ))
+            data = loader.decode(raw)
             root = loader.parse_utf8(data)
         except loader.UnsafeXml as exc:
             raise RivtaFault(CLIENT, str(exc)) from None
@@ -187,9 +207,7 @@ class RivtaApplication:
             _inject(environ)
         request = self._check_envelope(contract, root)
         self._validate(contract, request)
-        if contract.handler is not None:
-            return "200 OK", [("Content-Type", _XML)], _envelope(contract.handler(request)), "ok"
-        return self._dispatch(contract, environ, data)
+        return request, data
 
     def _read_body(self, environ) -> bytes:
         limit = self.max_body_bytes
@@ -304,9 +322,10 @@ def _open_call(contract: Contract | None, environ, cid: str) -> Call | None:
 
 def _log_call(environ, call: Call | None, status: str, outcome: str, started: float) -> None:
     """One line per call: who (the TLS peer and the consumer), what, how it ended, how long it took."""
-    log.info(
+    logs.info(
+        log,
         "call",
-        extra={
+        {
             "path": environ.get("PATH_INFO", ""),
             "method": environ.get("REQUEST_METHOD"),
             "status": int(status.split()[0]),
