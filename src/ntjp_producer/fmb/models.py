@@ -16,6 +16,8 @@ from ntjp_producer.storage.base import Base
 
 TYPFALL = "typfall"
 DIAGNOSINFORMATION = "diagnosinformation"
+# PostgreSQL notifies this channel at every commit that changes fmb_state (migration 0008).
+STATE_CHANNEL = "ntjp_fmb_state"
 KINDS = (TYPFALL, DIAGNOSINFORMATION)
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ntjp_producer import clock, refusals
 from ntjp_producer.fmb import codes, material
-from ntjp_producer.fmb.models import DIAGNOSINFORMATION, TYPFALL, FmbImport, FmbItem, FmbState
+from ntjp_producer.fmb.models import DIAGNOSINFORMATION, STATE_CHANNEL, TYPFALL, FmbImport, FmbItem, FmbState
 from ntjp_producer.storage import db
 
 
@@ -117,20 +117,24 @@ def _boundaries(items: list[Any]) -> tuple[dt.date, ...]:
 class FmbService:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
-        self._stamps = db.SmallRead(sessions.kw["bind"], _STATE_SQL)
+        self._stamps = db.SmallRead(sessions.kw["bind"], _STATE_SQL, channel=STATE_CHANNEL)
         self._snapshots: dict[str, _Snapshot] = {}
         self._lock = threading.Lock()
 
     # -- snapshot ---------------------------------------------------------------------------
 
-    def tokens(self) -> dict[str, tuple[str, str]]:
+    def tokens(self, *, fresh: bool = False) -> dict[str, tuple[str, str]]:
         """The stored version stamps per kind: the one read every call makes (``db.SmallRead``),
-        and the key of everything derived from a data version."""
-        return {kind: (svu, sa) for kind, svu, sa in self._stamps.rows()}
+        and the key of everything derived from a data version. ``fresh``: read from the database
+        even where a change would have been notified (when a snapshot is loaded)."""
+        return {kind: (svu, sa) for kind, svu, sa in self._stamps.rows(fresh=fresh)}
 
     def _snapshot(self, kind: str) -> _Snapshot:
+        current = self._snapshots.get(kind)
+        if current is not None and current.token == self.tokens().get(kind):
+            return current
         for _ in range(10):
-            token = self.tokens().get(kind)
+            token = self.tokens(fresh=True).get(kind)
             if token is None:
                 raise NoFmbData()
             current = self._snapshots.get(kind)
@@ -174,7 +178,7 @@ class FmbService:
             release = (state.release_version, state.release_built)
         # READ COMMITTED (PostgreSQL) and autocommit reads (SQLite) may see an import land between
         # the statements above: the items are this version's only if the stamps have not moved.
-        if self.tokens().get(kind) != token:
+        if self.tokens(fresh=True).get(kind) != token:
             return None
         return _Snapshot(
             token,

@@ -129,10 +129,14 @@ class SmallRead:
 
     SQLite: a connection per thread, and ``PRAGMA data_version``, which moves whenever another
     connection commits; while it stands still the last rows are still the answer, and the query
-    is not run. PostgreSQL: the query on a pooled connection, at the driver level.
+    is not run. PostgreSQL, given the ``channel`` a trigger notifies when the table changes: the
+    rows are kept until a notification (``storage/listen.py``; read on every call while the
+    listener is not trusted). Without a channel: the query on a pooled connection, at the driver
+    level. ``rows(fresh=True)`` always reads: for checking that nothing moved while a snapshot was
+    loaded.
     """
 
-    def __init__(self, engine: Engine, sql: str) -> None:
+    def __init__(self, engine: Engine, sql: str, *, channel: str | None = None) -> None:
         self._engine = engine
         self._sql = sql
         # A per-thread connection needs a file every thread can open (not an in-memory database).
@@ -140,18 +144,36 @@ class SmallRead:
         self._local = threading.local()
         self._unpinged: Engine | None = None
         self._unpinged_pid: int | None = None
+        self._listener = None
+        if channel is not None and engine.dialect.name == "postgresql":
+            from ntjp_producer.storage.listen import Listener
 
-    def rows(self) -> list[tuple]:
+            self._listener = Listener(engine, channel, _pg_connect_args())
+        self._kept: tuple[int, int, list[tuple]] | None = None  # (listener key, pid, rows)
+        self.reads = 0  # queries actually sent (tests, and the curious)
+
+    def rows(self, *, fresh: bool = False) -> list[tuple]:
         if self._sqlite:
             return self._sqlite_rows()
         if self._engine.dialect.name != "postgresql":
+            self.reads += 1
             return fetch(self._engine, self._sql)
+        key = None if fresh or self._listener is None else self._listener.key()
+        if key is None:
+            return self._pg_rows()
+        kept = self._kept
+        if kept is not None and kept[0] == key and kept[1] == os.getpid():
+            return kept[2]
+        rows = self._pg_rows()
+        self._kept = (key, os.getpid(), rows)  # under the key taken before the read: a change since moves it
+        return rows
+
+    def _pg_rows(self) -> list[tuple]:
+        self.reads += 1
         for attempt in (1, 2):
             conn = self._pool().raw_connection()
             try:
-                rows = _fetch(conn, self._sql)
-                conn.commit()  # end the read transaction: the next read must see the latest commit
-                return rows
+                return _fetch(conn, self._sql)  # autocommit: the next read sees the latest commit
             except Exception:
                 conn.invalidate()  # a broken connection is not given back for the next call
                 if attempt == 2:
@@ -166,9 +188,10 @@ class SmallRead:
         and the read is tried again on a new one."""
         engine = self._unpinged
         if engine is None or self._unpinged_pid != os.getpid():
+            # Autocommit: one round trip a read, where a transaction would add its BEGIN and COMMIT.
             engine = self._unpinged = create_engine(
                 self._engine.url, pool_pre_ping=False, pool_size=4, max_overflow=12, hide_parameters=True,
-                connect_args=_pg_connect_args(),
+                connect_args=_pg_connect_args(), isolation_level="AUTOCOMMIT",
             )  # fmt: skip
             self._unpinged_pid = os.getpid()
         return engine
