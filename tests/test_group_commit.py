@@ -39,6 +39,37 @@ def _insert(conn, items):
     cur.close()
 
 
+def test_records_queued_while_another_process_commits_join_the_next_commit(tmp_path):
+    """Two workers on one SQLite file (two GroupCommits, each with its own writers' lock): while one
+    is committing, the other's callers queue, and its writer takes them all once its turn comes."""
+    engine, path = _engine(tmp_path)
+    other, group = GroupCommit(engine, _insert), GroupCommit(engine, _insert)
+    committing, release = threading.Event(), threading.Event()
+
+    def long_commit(conn, items):
+        committing.set()
+        release.wait(10)
+        _insert(conn, items)
+
+    other._write = long_commit
+    busy = threading.Thread(target=other.submit, args=("other",))
+    busy.start()
+    assert committing.wait(10)
+    callers = [threading.Thread(target=group.submit, args=(f"w-{n}",)) for n in range(5)]
+    for t in callers:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(group._queue) < 5:  # the first caller waits for the writers' lock, the rest behind it
+        assert time.monotonic() < deadline, f"{len(group._queue)} of 5 callers queued: a batch was taken early"
+        time.sleep(0.005)
+    release.set()
+    for t in [busy, *callers]:
+        t.join(10)
+    assert (group.batches, group.items) == (1, 5), "one commit for all that queued meanwhile"
+    with sqlite3.connect(path) as reader:
+        assert reader.execute("SELECT COUNT(*) FROM t").fetchone() == (6,)
+
+
 def test_concurrent_records_share_commits_and_each_caller_waits_for_its_own(tmp_path):
     engine, path = _engine(tmp_path)
     group = GroupCommit(engine, _insert)

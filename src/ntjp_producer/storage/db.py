@@ -131,8 +131,8 @@ class SmallRead:
     connection commits; while it stands still the last rows are still the answer, and the query
     is not run. PostgreSQL, given the ``channel`` a trigger notifies when the table changes: the
     rows are kept until a notification (``storage/listen.py``; read on every call while the
-    listener is not trusted). Without a channel: the query on a pooled connection, at the driver
-    level. ``rows(fresh=True)`` always reads: for checking that nothing moved while a snapshot was
+    listener is not trusted). Without a channel: the query, read as ``fetch`` reads.
+    ``rows(fresh=True)`` always reads: for checking that nothing moved while a snapshot was
     loaded.
     """
 
@@ -142,8 +142,6 @@ class SmallRead:
         # A per-thread connection needs a file every thread can open (not an in-memory database).
         self._sqlite = engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
         self._local = threading.local()
-        self._unpinged: Engine | None = None
-        self._unpinged_pid: int | None = None
         self._listener = None
         if channel is not None and engine.dialect.name == "postgresql":
             from ntjp_producer.storage.listen import Listener
@@ -157,7 +155,7 @@ class SmallRead:
             return self._sqlite_rows()
         if self._engine.dialect.name != "postgresql":
             self.reads += 1
-            return fetch(self._engine, self._sql)
+            return fetch(self._engine, self._sql)  # in-memory SQLite
         key = None if fresh or self._listener is None else self._listener.key()
         if key is None:
             return self._pg_rows()
@@ -170,31 +168,7 @@ class SmallRead:
 
     def _pg_rows(self) -> list[tuple]:
         self.reads += 1
-        for attempt in (1, 2):
-            conn = self._pool().raw_connection()
-            try:
-                return _fetch(conn, self._sql)  # autocommit: the next read sees the latest commit
-            except Exception:
-                conn.invalidate()  # a broken connection is not given back for the next call
-                if attempt == 2:
-                    raise
-            finally:
-                conn.close()
-        raise AssertionError("unreachable")
-
-    def _pool(self) -> Engine:
-        """Its own small pool without a ping per checkout (a second round trip on every call): a
-        connection that broke (a failover, a restarted server) fails the read once, is dropped,
-        and the read is tried again on a new one."""
-        engine = self._unpinged
-        if engine is None or self._unpinged_pid != os.getpid():
-            # Autocommit: one round trip a read, where a transaction would add its BEGIN and COMMIT.
-            engine = self._unpinged = create_engine(
-                self._engine.url, pool_pre_ping=False, pool_size=4, max_overflow=12, hide_parameters=True,
-                connect_args=_pg_connect_args(), isolation_level="AUTOCOMMIT",
-            )  # fmt: skip
-            self._unpinged_pid = os.getpid()
-        return engine
+        return fetch(self._engine, self._sql)
 
     def _sqlite_rows(self) -> list[tuple]:
         local = self._local
@@ -223,10 +197,59 @@ def _fetch(conn, sql: str, params: dict | None = None) -> list[tuple]:
         cursor.close()
 
 
+_reading = threading.local()  # per thread: {SQLite database file: (pid, connection)}
+_autocommit: dict[object, tuple[int, Engine]] = {}  # per PostgreSQL URL: (pid, engine)
+
+
 def fetch(engine: Engine, sql: str, params: dict | None = None) -> list[tuple]:
-    """Run one fixed statement (``:name`` parameters) on a pooled driver-level connection."""
-    with driver_connection(engine) as conn:
-        return _fetch(conn, driver_sql(sql, engine.dialect.name), params)
+    """Run one fixed read statement (``:name`` parameters) at the driver level, in autocommit: it
+    sees every commit made before it, with no transaction to begin or end around it.
+
+    The reads every HoSp call and every FMB stamp check make: SQLite on a connection of the
+    thread's own (no pool to check out from, no commit), PostgreSQL on a pool of autocommit
+    connections without a ping (one round trip, where a transaction costs three; a connection that
+    broke, in a failover or a restart, fails the read once, is dropped, and the read is tried again
+    on a new one). An in-memory SQLite database is read through the engine's own pool.
+    """
+    sql = driver_sql(sql, engine.dialect.name)
+    if engine.dialect.name == "postgresql":
+        for attempt in (1, 2):
+            conn = _autocommit_engine(engine).raw_connection()
+            try:
+                return _fetch(conn, sql, params)
+            except Exception:
+                conn.invalidate()  # a broken connection is not given back for the next call
+                if attempt == 2:
+                    raise
+            finally:
+                conn.close()
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        with driver_connection(engine) as conn:
+            return _fetch(conn, sql, params)
+    connections = getattr(_reading, "sqlite", None)
+    if connections is None:
+        connections = _reading.sqlite = {}
+    entry = connections.get(path)
+    if entry is None or entry[0] != os.getpid():  # a new thread, or a forked process
+        lock = _timeouts["lock"]
+        conn = sqlite3.connect(path, isolation_level=None, timeout=lock if lock is not None else 30)
+        entry = connections[path] = (os.getpid(), conn)
+    try:
+        return entry[1].execute(sql, params or {}).fetchall()
+    except Exception:
+        connections.pop(path, None)  # a new connection next time
+        raise
+
+
+def _autocommit_engine(engine: Engine) -> Engine:
+    entry = _autocommit.get(engine.url)
+    if entry is None or entry[0] != os.getpid():
+        entry = _autocommit[engine.url] = (os.getpid(), create_engine(
+            engine.url, pool_pre_ping=False, pool_size=4, max_overflow=12, hide_parameters=True,
+            connect_args=_pg_connect_args(), isolation_level="AUTOCOMMIT",
+        ))  # fmt: skip
+    return entry[1]
 
 
 def sqlite_datetime(at: dt.datetime) -> str:

@@ -4,7 +4,8 @@ once the transaction holding its own record has committed.
 An audited call may not be answered before its record is durable, and a durable commit costs a
 flush to disk (SQLite's WAL, PostgreSQL's WAL), far more than writing the record. Calls that arrive
 while a commit is under way therefore wait for the next one and share it: the first waiting caller
-becomes the next writer and takes everything queued behind it (up to ``max_batch``). Nobody is
+becomes the next writer and, once its turn has come, takes everything queued behind it (up to
+``max_batch``). Nobody is
 answered from a transaction that has not committed, and if a transaction fails, every caller in it
 gets the failure (and withholds its answer). No background thread: the writer is always one of the
 callers, so nothing is left running across gunicorn's fork or at exit.
@@ -94,19 +95,31 @@ class GroupCommit:
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
-    def _lead(self) -> None:
+    def _take(self) -> list[_Ticket]:
         with self._lock:
             batch = self._queue[: self.max_batch]
             del self._queue[: self.max_batch]
+        return batch
+
+    def _lead(self) -> None:
+        # The batch is taken once this writer's turn has come (SQLite: once it holds the writers'
+        # lock), not before: every record queued while another process was committing joins this
+        # commit, so the busier the database, the more records each flush to disk carries. The
+        # leader is always at the head of the queue, so its own record is in its batch.
+        batch: list[_Ticket] | None = None
         error: BaseException | None = None
         try:
-            with self._writers(), driver_connection(self._engine) as conn:
-                self._write(conn, [t.item for t in batch])
+            with self._writers():
+                batch = self._take()
+                with driver_connection(self._engine) as conn:
+                    self._write(conn, [t.item for t in batch])
         except BaseException as exc:  # whatever it was, nobody in this batch was committed
             error = exc
             if not isinstance(exc, Exception):
                 raise
         finally:
+            if batch is None:  # the writers' lock itself failed: the calls waiting for it fail with it
+                batch = self._take()
             with self._lock:
                 self.batches += 1
                 self.items += len(batch)
