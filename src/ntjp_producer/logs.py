@@ -86,19 +86,25 @@ _handler: logging.StreamHandler | None = None  # the one JSON handler setup() in
 
 
 def _json(value: object) -> str:
+    if type(value) is str:  # under 10 characters it cannot hold a personal identity number
+        return _string(redact(value) if len(value) >= 10 else value)
     if value is None:
         return "null"
     if value is True:
         return "true"
     if value is False:
         return "false"
-    if isinstance(value, str):  # under 10 characters it cannot hold a personal identity number
-        return _string(redact(value) if len(value) >= 10 else value)
     if type(value) is int:
         return int.__repr__(value)
     if type(value) is float and math.isfinite(value):
         return float.__repr__(value)
+    if isinstance(value, str):
+        return _string(redact(value))
     return redact(JsonFormatter._encode(value))  # as the formatter writes it: a number, list, object, str()
+
+
+_heads: dict[tuple[str, str, int], str] = {}  # (logger, message, pid): what follows the time
+_keys: dict[str, str] = {}  # a field's name, quoted: ', "name": '
 
 
 def info(logger: logging.Logger, message: str, fields: dict[str, object]) -> None:
@@ -110,19 +116,26 @@ def info(logger: logging.Logger, message: str, fields: dict[str, object]) -> Non
     Anything but the plain setup (another handler, as pytest's caplog adds; a handler or a filter
     on the logger; the level off) goes through logging itself.
     """
-    root = logging.root
     if not logger.isEnabledFor(logging.INFO):
         return
     handler = _handler
+    root = logging.root
     if handler is None or root.handlers != [handler] or logger.handlers or logger.filters or root.filters:
         logger.info(message, extra=fields)
         return
-    parts = [
-        f'{{"time": "{_time(time.time())}", "level": "info", "logger": {_string(logger.name)}, '
-        f'"message": {_json(message)}, "correlation_id": {_json(correlation_id.get())}, "pid": {os.getpid()}'
-    ]
+    pid = os.getpid()
+    head = _heads.get((logger.name, message, pid))
+    if head is None:
+        head = _heads[(logger.name, message, pid)] = (
+            f'", "level": "info", "logger": {_json(logger.name)}, "message": {_json(message)}, "correlation_id": '
+        )
+    parts = ['{"time": "', _time(time.time()), head, _json(correlation_id.get()), f', "pid": {pid}']
     for key, value in fields.items():
-        parts.append(f", {_string(key)}: {_json(value)}")
+        quoted = _keys.get(key)
+        if quoted is None:
+            quoted = _keys[key] = f", {_string(key)}: "
+        parts.append(quoted)
+        parts.append(_json(value))
     parts.append("}\n")
     line = "".join(parts)
     with handler.lock:
