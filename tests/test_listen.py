@@ -32,12 +32,20 @@ def _listening(read: db.SmallRead) -> bool:
     return read._listener.key() is not None
 
 
-def test_stamps_are_kept_until_a_change_is_notified(db_url):
+@pytest.fixture
+def listening(db_url):
+    """A stamps reader on a database holding the old release, once its listener is proved."""
     sessions = db.session_factory(db_url)
     import_release(sessions, OLD)
     read = db.SmallRead(db.engine_for(db_url), SQL, channel=STATE_CHANNEL)
     read.rows()
     _until(lambda: _listening(read), 5)
+    yield sessions, read
+    read._listener.stop()
+
+
+def test_stamps_are_kept_until_a_change_is_notified(listening):
+    sessions, read = listening
     first = read.rows()
     queries = read.reads
     for _ in range(500):
@@ -47,15 +55,10 @@ def test_stamps_are_kept_until_a_change_is_notified(db_url):
     seen_after = _until(lambda: read.rows() != first, 2)
     assert seen_after < 0.5, seen_after
     assert read.rows() == read.rows(fresh=True) != first
-    read._listener.stop()
 
 
-def test_a_lost_listener_means_reading_on_every_call_until_it_is_back(db_url):
-    sessions = db.session_factory(db_url)
-    import_release(sessions, OLD)
-    read = db.SmallRead(db.engine_for(db_url), SQL, channel=STATE_CHANNEL)
-    read.rows()
-    _until(lambda: _listening(read), 5)
+def test_a_lost_listener_means_reading_on_every_call_until_it_is_back(listening, db_url):
+    sessions, read = listening
     with db.engine_for(db_url).begin() as conn:
         ended = conn.execute(
             text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -74,4 +77,3 @@ def test_a_lost_listener_means_reading_on_every_call_until_it_is_back(db_url):
     queries = read.reads
     read.rows()
     assert read.reads == queries, "listening again: kept again"
-    read._listener.stop()

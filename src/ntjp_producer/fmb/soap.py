@@ -99,7 +99,7 @@ def read_get_versions(request: etree._Element) -> tuple[()]:
 
 # Answers to filtered questions kept per data version and day: up to this many bytes a contract,
 # each at most _ANSWER_BYTES (a question for most of the material is assembled each time).
-_ANSWERS_BYTES, _ANSWER_BYTES = 16 << 20, 64 << 10
+_ANSWERS_BYTES, _ANSWER_BYTES = 8 << 20, 64 << 10
 
 
 class _Kept(dict):

@@ -18,7 +18,7 @@ UNSEEN = object()
 
 
 class Questions:
-    def __init__(self, *, max_entries: int = 4096, max_request_bytes: int = 4096) -> None:
+    def __init__(self, *, max_entries: int = 2048, max_request_bytes: int = 4096) -> None:
         self.max_entries = max_entries
         self.max_request_bytes = max_request_bytes
         self._known: dict[tuple[str, bytes], Hashable] = {}
