@@ -25,14 +25,16 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, insert
-
 from ntjp_producer import ns
-from ntjp_producer.ops.models import ops_probe
 from ntjp_producer.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +76,12 @@ def probe_url(settings: Settings) -> str:
 
 
 class Prober:
-    def __init__(self, settings: Settings, engine: Engine, node: str | None = None) -> None:
+    def __init__(self, settings: Settings, engine: Engine | Callable[[], Engine], node: str | None = None) -> None:
+        """``engine``, or what makes it on the first round to record: the prober's process starts
+        probing before it has imported SQLAlchemy (half a second, and seconds on a busy machine,
+        which the uptime figures would count as down after every restart)."""
         self.settings = settings
-        self.engine = engine
+        self._engine = engine
         self.node = (node or f"{socket.gethostname()}:{settings.bind}")[:64]
         self.url = probe_url(settings)
         self.probes = _probes(settings)
@@ -115,11 +120,22 @@ class Prober:
         except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
             return False, time.perf_counter() - started, f"{type(exc).__name__}: {exc}"[:200]
 
-    def record(self, at: dt.datetime | None = None) -> bool:
-        ok, seconds, detail = self.round()
+    @property
+    def engine(self) -> Engine:
+        if callable(self._engine):
+            self._engine = self._engine()
+        return self._engine
+
+    def record(self, at: dt.datetime | None = None, result: tuple[bool, float, str] | None = None) -> bool:
+        """A round (or one just made, ``result``) written to ``ops_probe``."""
+        ok, seconds, detail = result or self.round()
         row = {"at": at or dt.datetime.now(dt.UTC), "service": self.settings.service, "node": self.node,
                "ok": ok, "ms": round(seconds * 1000, 1), "detail": detail or None}  # fmt: skip
         try:
+            from sqlalchemy import insert
+
+            from ntjp_producer.ops.models import ops_probe
+
             with self.engine.begin() as conn:
                 conn.execute(insert(ops_probe), [row])
         except Exception as exc:  # the database is down: the interval stays without a row, i.e. down
@@ -132,12 +148,20 @@ class Prober:
         """One round every ``probe_seconds`` on a fixed schedule; a round that overran its interval is
         not made up for (the intervals it spanned were not answered). The master starts this before
         its workers are up: the first round is the first moment they answer (tried every 0.2 s for
-        up to one interval), so a node is seen up from the interval it came up in."""
+        up to one interval), so a node is seen up from the interval it came up in. Its process
+        imports SQLAlchemy only once there is a round to write (``engine`` may be a factory)."""
         step = self.settings.probe_seconds
-        until = time.monotonic() + step
-        while not stop.wait(0.2) and time.monotonic() < until and not self.round(timeout=min(1.0, step))[0]:
-            pass
-        due = time.monotonic()
+        until = due = time.monotonic() + step
+        while not stop.is_set() and time.monotonic() < until:
+            started = time.monotonic()
+            first = self.round(timeout=min(1.0, step))
+            if first[0]:  # the first answer is the first round, recorded as every round is
+                self.record(result=first)
+                due = started + step
+                break
+            stop.wait(0.2)
+        else:
+            due = time.monotonic()
         while not stop.wait(max(0.0, due - time.monotonic())):
             try:
                 self.record()
@@ -156,9 +180,14 @@ def start(settings: Settings) -> multiprocessing.process.BaseProcess:
     return process
 
 
+def _engine(url: str) -> Engine:
+    from ntjp_producer.storage import db
+
+    return db.engine_for(url)
+
+
 def _main(settings: Settings, master: int) -> None:
     from ntjp_producer import logs
-    from ntjp_producer.storage import db
 
     logs.setup(settings.log_level)
     stop = threading.Event()
@@ -169,4 +198,4 @@ def _main(settings: Settings, master: int) -> None:
                 stop.set()
 
     threading.Thread(target=watch_master, daemon=True).start()
-    Prober(settings, db.engine_for(settings.db)).run(stop)
+    Prober(settings, lambda: _engine(settings.db)).run(stop)
