@@ -171,20 +171,18 @@ class SmallRead:
         return fetch(self._engine, self._sql)
 
     def _sqlite_rows(self) -> list[tuple]:
+        conn = _thread_sqlite(self._engine.url.database)
         local = self._local
-        if getattr(local, "pid", None) != os.getpid():  # new thread, or a forked process
-            local.conn = sqlite3.connect(
-                self._engine.url.database, isolation_level=None, check_same_thread=True, timeout=5
-            )
-            local.pid, local.version, local.rows = os.getpid(), None, None
+        if getattr(local, "conn", None) is not conn:  # new thread, a forked process, or reconnected
+            local.conn, local.version, local.rows = conn, None, None
         try:
-            (version,) = local.conn.execute("PRAGMA data_version").fetchone()
+            (version,) = conn.execute("PRAGMA data_version").fetchone()
             if version != local.version or local.rows is None:
-                local.rows = local.conn.execute(self._sql).fetchall()
+                local.rows = conn.execute(self._sql).fetchall()
                 local.version = version
             return local.rows
         except Exception:
-            local.pid = None  # reconnect next time
+            _drop_thread_sqlite(self._engine.url.database)  # reconnect next time
             raise
 
 
@@ -227,19 +225,28 @@ def fetch(engine: Engine, sql: str, params: dict | None = None) -> list[tuple]:
     if not path or path == ":memory:":
         with driver_connection(engine) as conn:
             return _fetch(conn, sql, params)
+    try:
+        return _thread_sqlite(path).execute(sql, params or {}).fetchall()
+    except Exception:
+        _drop_thread_sqlite(path)  # a new connection next time
+        raise
+
+
+def _thread_sqlite(path: str) -> sqlite3.Connection:
+    """This thread's own autocommit connection to a SQLite file (a new one after a fork)."""
     connections = getattr(_reading, "sqlite", None)
     if connections is None:
         connections = _reading.sqlite = {}
     entry = connections.get(path)
-    if entry is None or entry[0] != os.getpid():  # a new thread, or a forked process
+    if entry is None or entry[0] != os.getpid():
         lock = _timeouts["lock"]
-        conn = sqlite3.connect(path, isolation_level=None, timeout=lock if lock is not None else 30)
-        entry = connections[path] = (os.getpid(), conn)
-    try:
-        return entry[1].execute(sql, params or {}).fetchall()
-    except Exception:
-        connections.pop(path, None)  # a new connection next time
-        raise
+        entry = connections[path] = (os.getpid(), sqlite3.connect(
+            path, isolation_level=None, timeout=lock if lock is not None else 30))  # fmt: skip
+    return entry[1]
+
+
+def _drop_thread_sqlite(path: str) -> None:
+    getattr(_reading, "sqlite", {}).pop(path, None)
 
 
 def _autocommit_engine(engine: Engine) -> Engine:
