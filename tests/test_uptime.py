@@ -33,15 +33,15 @@ def test_a_stopped_producer_loses_uptime_and_the_report_says_so(tls_dir, tmp_pat
     server = start_server(url, tls_dir, tmp_path / "first.log", extra=extra)
     try:
         time.sleep(3 * INTERVAL)
-        stopped = time.monotonic()
+        stopped, stopped_at = time.monotonic(), dt.datetime.now(dt.UTC)
         stop_server(server)
         time.sleep(DOWN)
         server = start_server(url, tls_dir, tmp_path / "second.log", extra=extra)
         truth = time.monotonic() - stopped  # from the stop until it answered again
         time.sleep(3 * INTERVAL)
     finally:
+        last_stop = time.monotonic()  # it stops answering when told to, not when its processes are gone
         stop_server(server)
-    last_stop = time.monotonic()
     day = dt.datetime.now(ZoneInfo("Europe/Stockholm")).date()
     out = subprocess.run(
         [sys.executable, "-m", "ntjp_producer", "sla", "report", "--service", "fmb", "--from", str(day), "--to",
@@ -54,13 +54,14 @@ def test_a_stopped_producer_loses_uptime_and_the_report_says_so(tls_dir, tmp_pat
          "--format", "json", "--db", url, "--config", str(config)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
+    rounds = _rounds(url, stopped_at)
     drop()
     report = json.loads(out.stdout)
     month_uptime = json.loads(monthly.stdout)["period"]["uptime"]
     assert month_uptime == pytest.approx(report["uptime"][0]["uptime"], abs=0.05), "the month holds the same day"
     (uptime,) = report["uptime"]
     print(f"\nstopped {truth:.1f} s; the report: {uptime['down_seconds']:.1f} s down of {uptime['seconds']:.1f} s "
-          f"watched, uptime {uptime['uptime']:.2%}")  # fmt: skip
+          f"watched, uptime {uptime['uptime']:.2%}; the rounds, from the stop:", *rounds, sep="\n")  # fmt: skip
     assert abs(uptime["down_seconds"] - truth) <= INTERVAL + 0.5, (uptime, truth)
     assert uptime["uptime"] < 0.995
     assert [b["breach"].split(":")[0] for b in report["breaches"] if b["contract"] is None] == ["uptime"]
@@ -81,3 +82,21 @@ def test_the_hosp_probe_is_answered_like_the_platforms_monitor(hosp_server):
     wrong = Settings(service="hosp", db=hosp_server.db_url, bind="127.0.0.1:1", tls_dir=str(hosp_server.tls_dir))
     ok, _, detail = Prober(wrong, db.engine_for(hosp_server.db_url)).round()
     assert not ok and "ConnectionRefusedError" in detail
+
+
+def _rounds(url: str, stopped_at: dt.datetime) -> list[str]:
+    """The probe rounds as written, in seconds from the stop: what a failure needs to be read."""
+    from sqlalchemy import select
+
+    from ntjp_producer import clock
+    from ntjp_producer.ops.models import ops_probe
+
+    engine = db.engine_for(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(ops_probe.c.at, ops_probe.c.ok, ops_probe.c.ms, ops_probe.c.detail)
+                                .order_by(ops_probe.c.at)).all()  # fmt: skip
+    finally:
+        engine.dispose()
+    return [f"{(clock.as_utc(at) - stopped_at).total_seconds():+.2f} {'ok' if ok else 'FAIL'} {ms} ms {detail or ''}"
+            for at, ok, ms, detail in rows]  # fmt: skip

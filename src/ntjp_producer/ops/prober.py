@@ -21,6 +21,7 @@ import http.client
 import logging
 import multiprocessing
 import os
+import queue
 import socket
 import ssl
 import threading
@@ -126,10 +127,13 @@ class Prober:
             self._engine = self._engine()
         return self._engine
 
-    def record(self, at: dt.datetime | None = None, result: tuple[bool, float, str] | None = None) -> bool:
-        """A round (or one just made, ``result``) written to ``ops_probe``."""
-        ok, seconds, detail = result or self.round()
-        row = {"at": at or dt.datetime.now(dt.UTC), "service": self.settings.service, "node": self.node,
+    def record(self, at: dt.datetime, result: tuple[bool, float, str]) -> bool:
+        """A round made at ``at`` written to ``ops_probe``, stamped with the moment it began: a round
+        answered in time says the service was up from when its probes went out, as the platform's
+        monitor counts it. Stamped when it ended instead, every round slower than the one before (a
+        busy machine) would leave a gap the report counts as down."""
+        ok, seconds, detail = result
+        row = {"at": at, "service": self.settings.service, "node": self.node,
                "ok": ok, "ms": round(seconds * 1000, 1), "detail": detail or None}  # fmt: skip
         try:
             from sqlalchemy import insert
@@ -144,32 +148,53 @@ class Prober:
             log.warning("probe failed", extra={"event": "probe_failed", "url": self.url, "detail": detail})
         return ok
 
+    def _write(self, rounds: queue.SimpleQueue) -> None:
+        """The writer's thread: the engine made (SQLAlchemy imported) while the first rounds still
+        wait for the workers, then each round written as it comes, until ``None``."""
+        try:
+            self.engine  # noqa: B018 - made now, not on the first round
+        except Exception as exc:
+            log.error("probe results cannot be written yet", extra={"error": str(exc)[:200]})
+        while (made := rounds.get()) is not None:
+            self.record(*made)
+
     def run(self, stop: threading.Event) -> None:
         """One round every ``probe_seconds`` on a fixed schedule; a round that overran its interval is
         not made up for (the intervals it spanned were not answered). The master starts this before
         its workers are up: the first round is the first moment they answer (tried every 0.2 s for
-        up to one interval), so a node is seen up from the interval it came up in. Its process
-        imports SQLAlchemy only once there is a round to write (``engine`` may be a factory)."""
+        up to one interval), so a node is seen up from the interval it came up in.
+
+        Rounds are written by a thread of their own: a slow write (the first imports SQLAlchemy and
+        connects, seconds on a busy machine; a database that hangs) must not push the next round
+        back, or the time between would be counted as down."""
         step = self.settings.probe_seconds
-        until = due = time.monotonic() + step
-        while not stop.is_set() and time.monotonic() < until:
-            started = time.monotonic()
-            first = self.round(timeout=min(1.0, step))
-            if first[0]:  # the first answer is the first round, recorded as every round is
-                self.record(result=first)
-                due = started + step
-                break
-            stop.wait(0.2)
-        else:
-            due = time.monotonic()
-        while not stop.wait(max(0.0, due - time.monotonic())):
-            try:
-                self.record()
-            except Exception:
-                log.exception("probe round failed")
-            due += step
-            if due < time.monotonic():
-                due = time.monotonic() + step
+        rounds: queue.SimpleQueue = queue.SimpleQueue()
+        writer = threading.Thread(target=self._write, args=(rounds,), name="ntjp-probe-writer", daemon=True)
+        writer.start()
+        try:
+            until = due = time.monotonic() + step
+            while not stop.is_set() and time.monotonic() < until:
+                started, at = time.monotonic(), dt.datetime.now(dt.UTC)
+                first = self.round(timeout=min(1.0, step))
+                if first[0]:  # the first answer is the first round, recorded as every round is
+                    rounds.put((at, first))
+                    due = started + step
+                    break
+                stop.wait(0.2)
+            else:
+                due = time.monotonic()
+            while not stop.wait(max(0.0, due - time.monotonic())):
+                at = dt.datetime.now(dt.UTC)
+                try:
+                    rounds.put((at, self.round()))
+                except Exception:
+                    log.exception("probe round failed")
+                due += step
+                if due < time.monotonic():
+                    due = time.monotonic() + step
+        finally:
+            rounds.put(None)
+            writer.join(timeout=max(1.0, step))
 
 
 def start(settings: Settings) -> multiprocessing.process.BaseProcess:
