@@ -83,3 +83,79 @@ def test_sigint_stops_at_once(latest_db, tls_dir, tmp_path, monkeypatch):
         assert not metrics.exists()
     finally:
         stop_server(server)
+
+
+def test_the_quit_signal_during_a_hand_over_does_not_hang_the_worker():
+    """SIGQUIT landing while the worker's main thread hands a request to its thread pool (inside
+    ``submit``, holding the pool's lock, maybe starting a pool thread): the worker still exits at
+    once, after the hand-over, with the request handed over and every pool thread one the exit
+    stops; it used to hang until the master killed it (a Ctrl-C took 10 s, about one time in seven
+    on a busy machine)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import thread as pool_threads
+    from types import SimpleNamespace
+
+    from ntjp_producer.transport.worker import ProducerWorker
+
+    worker = object.__new__(ProducerWorker)  # only what the hand-over and the handler touch
+    worker.tpool, worker.alive = ThreadPoolExecutor(1), True
+    worker.cfg = SimpleNamespace(worker_int=lambda _worker: None)
+    worker.handle = lambda conn: "answered"
+    handed = []
+    worker.method_queue = SimpleNamespace(defer=lambda _finish, _conn, future: handed.append(future))
+    submit = worker.tpool.submit
+
+    def submit_interrupted(*args):
+        with worker.tpool._shutdown_lock:  # where submit holds it when the signal lands
+            worker.handle_quit(signal.SIGQUIT, None)
+        return submit(*args)
+
+    worker.tpool.submit = submit_interrupted
+    outcome = []
+
+    def main_thread():
+        try:
+            worker.enqueue_req(SimpleNamespace())
+        except SystemExit as exc:
+            outcome.append(exc.code)
+
+    thread = threading.Thread(target=main_thread, daemon=True)
+    thread.start()
+    thread.join(timeout=5)
+    assert not thread.is_alive(), "the quit handler waits for the lock its own thread holds"
+    assert outcome == [0] and worker.alive is False, "the worker exits once the request is handed over"
+    assert [f.result(timeout=5) for f in handed] == ["answered"]
+    assert set(worker.tpool._threads) <= set(pool_threads._threads_queues), "a pool thread the exit would wait for"
+    worker.tpool.shutdown()
+
+
+def test_a_worker_told_to_stop_while_it_boots_stops():
+    """A stop that reaches a new worker before its own signal handlers are in place (it still runs
+    the master's, which queue the signal where nobody reads it) is held and acted on once they are:
+    the worker exits instead of serving on until the master kills it. In a process of its own, as
+    signal handlers are the process's."""
+    import subprocess
+    import sys
+
+    code = """
+import os, signal, time
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+from ntjp_producer.transport.worker import ProducerWorker
+worker = object.__new__(ProducerWorker)
+worker.tpool, worker.alive, worker.PIPE = ThreadPoolExecutor(1), True, os.pipe()
+for fd in worker.PIPE:
+    os.set_blocking(fd, False)
+worker.cfg = SimpleNamespace(worker_int=lambda _worker: None)
+worker.hold_stop_signals()
+os.kill(os.getpid(), signal.SIGQUIT)  # the master's quick stop, while the worker boots
+time.sleep(0.2)
+print("held", worker._held, flush=True)
+worker.init_signals()
+time.sleep(2)
+print("served on", flush=True)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert done.stdout.split("\n")[:2] == [f"held [{int(signal.SIGQUIT)}]", ""], (done.stdout, done.stderr)
+    assert done.returncode == 0, done.stderr

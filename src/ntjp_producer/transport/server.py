@@ -75,7 +75,8 @@ class ProducerServer(BaseApplication):
         def ssl_context(_config, _default_factory):
             return tls.server_context(tls_dir)
 
-        def post_fork(_server, _worker):
+        def post_fork(_server, worker):
+            worker.hold_stop_signals()  # before anything else: see ProducerWorker.hold_stop_signals
             from ntjp_producer.storage import db
 
             db.after_fork()

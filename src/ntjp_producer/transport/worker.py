@@ -29,7 +29,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
 import selectors
+import signal
 import ssl
 import time
 from functools import partial
@@ -109,6 +111,37 @@ class ProducerWorker(ThreadWorker):
             self._trust_stamp = tls.trust_stamp(s.tls_dir)
             self.tls_context = self._new_context()
         super().init_process()
+
+    _STOPS = (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT)
+
+    def hold_stop_signals(self) -> None:
+        """First thing after the fork (``post_fork``). Until gunicorn's ``init_signals`` a new worker
+        still runs the master's signal handlers, which queue a stop for the master, in this process's
+        copy of the queue that nobody reads: a worker told to stop while it booted (a Ctrl-C soon
+        after the start, the second worker slower than the first) served on until the master killed
+        it ``graceful_timeout`` later. Held here, each stop is acted on once the worker's own
+        handlers are in place."""
+        self._held: list[int] = []
+        for sig in self._STOPS:
+            signal.signal(sig, lambda sig, _frame: self._held.append(sig))
+
+    def init_signals(self) -> None:
+        super().init_signals()
+        for sig in getattr(self, "_held", ()):
+            os.kill(os.getpid(), sig)  # now handled as it should have been
+
+    def handle_quit(self, sig, frame) -> None:
+        """SIGQUIT (the master's quick stop, after a Ctrl-C) exits from inside the signal handler.
+        When the signal lands while the main thread hands a request to the thread pool (``submit``),
+        that went wrong two ways, each a worker hung until the master killed it ``graceful_timeout``
+        later (a Ctrl-C took 10 s, about one time in seven on a busy machine): gthread's own handler
+        shuts the pool down, which waits for the lock the interrupted ``submit`` holds (CPython issue
+        121649); and a pool thread ``submit`` was starting is never told to stop, so the exit waits
+        for it. So during a hand-over the exit waits until the hand-over is done."""
+        if self._handing_over:
+            self.alive, self._quit_after_hand_over = False, True
+            return
+        super().handle_quit(sig, frame)
 
     def _new_context(self) -> ssl.SSLContext:
         context = self.cfg.ssl_context(self.cfg, None)
@@ -223,10 +256,18 @@ class ProducerWorker(ThreadWorker):
             req.must_close = True  # this answer says Connection: close, and the connection ends with it
         return super().handle_request(req, conn)
 
+    _handing_over = _quit_after_hand_over = False
+
     def enqueue_req(self, conn: _Conn) -> None:
         # The request's bytes are here: from now until a thread takes it up, the caller waits on us.
         conn.queued_at = time.perf_counter()
-        super().enqueue_req(conn)
+        self._handing_over = True  # a quick stop meanwhile waits for the end of it (handle_quit)
+        try:
+            super().enqueue_req(conn)
+        finally:
+            self._handing_over = False
+            if self._quit_after_hand_over:
+                super().handle_quit(signal.SIGQUIT, None)
 
     def handle(self, conn: _Conn):
         if self.tls_context is not None:
