@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,27 @@ class Cluster:
         return next(c for c in self.status()["components"] if c["name"] == name)
 
 
+def _base_port() -> int:
+    """A base for deploy/cluster's ports (the base plus offsets up to 444) below the ephemeral
+    range, where no outgoing connection takes its local port (a fixed base of 48000, inside it,
+    once found 48102 held by one), and where nothing listens."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for base in range(low - 1000, 1024, -1000):
+        if all(_free(base + offset) for offset in range(445)):
+            return base
+    raise RuntimeError(f"no 445 free ports below the ephemeral range ({low}-)")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
     root = tmp_path_factory.mktemp("cluster")
@@ -46,7 +68,7 @@ def cluster(tmp_path_factory):
             break
         if os.geteuid() == 0 and not (parent.stat().st_mode & 0o001):
             parent.chmod(parent.stat().st_mode | 0o001)  # traversable, not readable
-    c = Cluster(root, int(os.environ.get("NTJP_CLUSTER_BASE_PORT", "48000")))
+    c = Cluster(root, int(os.environ.get("NTJP_CLUSTER_BASE_PORT") or _base_port()))
     up = c.run("up", check=False)
     if up.returncode != 0:
         logs = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted((root / "logs").glob("*.log")))
