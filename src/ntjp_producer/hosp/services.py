@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ntjp_producer import clock, refusals
 from ntjp_producer.hosp import codes, personnummer
-from ntjp_producer.hosp.access import CRITERION_ITEMS, VISIBLE_ITEMS, ConsumerType
+from ntjp_producer.hosp.access import ALL_ITEMS, CRITERION_ITEMS, VISIBLE_ITEMS, ConsumerType
 from ntjp_producer.hosp.audit import AuditTrail
 from ntjp_producer.hosp.models import HospState
 from ntjp_producer.hosp.names import name_key
@@ -75,25 +75,40 @@ def check_allowed(criteria: dict[str, str], consumer: ConsumerType) -> None:
             )
 
 
-def items_of(record: dict[str, Any], imported_at: dt.datetime | None = None) -> Items:
-    """Every § 6 item the register holds for a person; empty items are left out."""
+def items_of(record: dict[str, Any], imported_at: dt.datetime | None = None,
+             only: frozenset[int] = ALL_ITEMS) -> Items:  # fmt: skip
+    """The § 6 items the register holds for a person (of those in ``only``: an answer builds just
+    the items its caller may see, which ``visible`` then decides); empty items are left out."""
     legs = record["legitimationer"]
-    items: Items = {
-        1: {k: record.get(k) for k in ("personnummer", "fornamn", "mellannamn", "efternamn", "kon")},
-        2: record.get("folkbokforing"),
-        3: [leg["yrke"] for leg in legs],
-        4: record["utbildningar"],
-        5: [{"yrke": s["yrke"], "kod": s["kod"]} for s in record["specialiteter"]],
-        6: [{"yrke": leg["yrke"], "kod": None, "datum": leg["utfardad"]} for leg in legs]
-        + [{"yrke": s["yrke"], "kod": s["kod"], "datum": s["utfardad"]} for s in record["specialiteter"]],
-        7: [{"yrke": leg["yrke"], "giltigTill": leg["giltigTill"]} for leg in legs if leg["giltigTill"]],
-        8: [{"yrke": leg["yrke"], **leg["partielltTilltrade"]} for leg in legs if leg["partielltTilltrade"]],
-        9: [{"yrke": leg["yrke"], "typ": "PROVOTID", **leg["provotid"]} for leg in legs if leg["provotid"]]
-        + [{"yrke": leg["yrke"], "typ": "ATERKALLELSE", **leg["aterkallad"]} for leg in legs if leg["aterkallad"]],
-        10: record.get("forskrivarratt"),
-        11: record.get("underskoterska"),
-        12: {"andrad": record.get("andrad") or (imported_at.isoformat() if imported_at else None)},
-    }
+    items: Items = {}
+    if 1 in only:
+        items[1] = {k: record.get(k) for k in ("personnummer", "fornamn", "mellannamn", "efternamn", "kon")}
+    if 2 in only:
+        items[2] = record.get("folkbokforing")
+    if 3 in only:
+        items[3] = [leg["yrke"] for leg in legs]
+    if 4 in only:
+        items[4] = record["utbildningar"]
+    if 5 in only:
+        items[5] = [{"yrke": s["yrke"], "kod": s["kod"]} for s in record["specialiteter"]]
+    if 6 in only:
+        items[6] = [{"yrke": leg["yrke"], "kod": None, "datum": leg["utfardad"]} for leg in legs] + [
+            {"yrke": s["yrke"], "kod": s["kod"], "datum": s["utfardad"]} for s in record["specialiteter"]
+        ]
+    if 7 in only:
+        items[7] = [{"yrke": leg["yrke"], "giltigTill": leg["giltigTill"]} for leg in legs if leg["giltigTill"]]
+    if 8 in only:
+        items[8] = [{"yrke": leg["yrke"], **leg["partielltTilltrade"]} for leg in legs if leg["partielltTilltrade"]]
+    if 9 in only:
+        items[9] = [{"yrke": leg["yrke"], "typ": "PROVOTID", **leg["provotid"]} for leg in legs if leg["provotid"]] + [
+            {"yrke": leg["yrke"], "typ": "ATERKALLELSE", **leg["aterkallad"]} for leg in legs if leg["aterkallad"]
+        ]
+    if 10 in only:
+        items[10] = record.get("forskrivarratt")
+    if 11 in only:
+        items[11] = record.get("underskoterska")
+    if 12 in only:
+        items[12] = {"andrad": record.get("andrad") or (imported_at.isoformat() if imported_at else None)}
     return {n: v for n, v in items.items() if v}
 
 
@@ -147,7 +162,7 @@ class HospService:
         if not found:
             return None
         _, record, at = found[0]
-        return visible(items_of(record, at), consumer)
+        return visible(items_of(record, at, VISIBLE_ITEMS[consumer]), consumer)
 
     def search(
         self, criteria: Criteria, consumer: ConsumerType, screen: Callable[[], None] | None = None
@@ -176,7 +191,8 @@ class HospService:
         sql += " ORDER BY s.sort_key LIMIT :limit"
         rows = self._persons(sql, params)
         more = len(rows) > c.max_results
-        found = [(pnr, visible(items_of(record, at), consumer)) for pnr, record, at in rows[: c.max_results]]
+        allowed = VISIBLE_ITEMS[consumer]
+        found = [(pnr, visible(items_of(record, at, allowed), consumer)) for pnr, record, at in rows[: c.max_results]]
         return found, more
 
     def health(self) -> dict[str, str]:
