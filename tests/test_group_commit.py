@@ -182,3 +182,35 @@ def test_every_answer_acknowledged_has_its_record_after_a_worker_is_killed(hosp_
     drop()
     assert len(answered) > 100
     assert lost == [], "an answer left before its audit record was committed"
+
+
+@pytest.mark.postgres
+def test_a_connection_broken_before_the_commit_is_replaced_and_the_record_written_once(db_url):
+    """PostgreSQL: the audit writer's pool does not ping (a round trip a call). A pooled connection
+    the server has dropped since (a restart, a failover) is found broken while the record goes
+    out, before any commit, so the record is written on a new connection: the call is not failed
+    for it, and its record is there exactly once."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    engine = db.engine_for(db_url)
+    group = GroupCommit(engine, _insert_pg)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (item TEXT PRIMARY KEY)"))
+    group.submit("first")  # a pooled writer connection now exists
+    plain = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(plain, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+    assert killed >= 1
+    group.submit("second")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT item FROM t ORDER BY item")).scalars().all() == ["first", "second"]
+
+
+def _insert_pg(conn, items):
+    cur = conn.cursor()
+    cur.executemany("INSERT INTO t VALUES (%s)", [(item,) for item in items])
+    cur.close()

@@ -14,7 +14,9 @@ import os
 import re
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -196,7 +198,7 @@ def _fetch(conn, sql: str, params: dict | None = None) -> list[tuple]:
 
 
 _reading = threading.local()  # per thread: {SQLite database file: (pid, connection)}
-_autocommit: dict[object, tuple[int, Engine]] = {}  # per PostgreSQL URL: (pid, engine)
+_autocommit: dict[object, tuple[int, Engine]] = {}  # per PostgreSQL URL and isolation: (pid, engine)
 
 
 def fetch(engine: Engine, sql: str, params: dict | None = None) -> list[tuple]:
@@ -250,13 +252,61 @@ def _drop_thread_sqlite(path: str) -> None:
 
 
 def _autocommit_engine(engine: Engine) -> Engine:
-    entry = _autocommit.get(engine.url)
+    return _unpinged(engine, "AUTOCOMMIT")
+
+
+def _unpinged(engine: Engine, isolation: str) -> Engine:
+    """A PostgreSQL pool of this process without a ping on checkout, in ``isolation``; one
+    inherited over fork() is let go without closing its parent's connections."""
+    key = (engine.url, isolation)
+    entry = _autocommit.get(key)
     if entry is None or entry[0] != os.getpid():
-        entry = _autocommit[engine.url] = (os.getpid(), create_engine(
+        if entry is not None:
+            entry[1].dispose(close=False)
+        entry = _autocommit[key] = (os.getpid(), create_engine(
             engine.url, pool_pre_ping=False, pool_size=4, max_overflow=12, hide_parameters=True,
-            connect_args=_pg_connect_args(), isolation_level="AUTOCOMMIT",
+            connect_args=_pg_connect_args(), isolation_level=isolation,
         ))  # fmt: skip
     return entry[1]
+
+
+def write_committed(engine: Engine, write: Callable[[Any], None]) -> None:
+    """``write(conn)`` on a driver-level connection, committed; raises if it was not.
+
+    The audit trail's writes, one per group of calls. On PostgreSQL the pool does not ping a
+    connection before handing it out (the ping is a round trip, 8 % of an audited call): a
+    connection found broken while the statements go out (after a failover or a restart; nothing
+    of this transaction can have been committed) is dropped and the write made once more on a new
+    one. A failure at the commit itself is never retried: that commit may have been made, and a
+    record is written once. SQLite: the engine's own pool, as ``driver_connection``."""
+    if engine.dialect.name != "postgresql":
+        with driver_connection(engine) as conn:
+            write(conn)
+        return
+    for attempt in (1, 2):
+        conn = _unpinged(engine, "READ COMMITTED").raw_connection()
+        try:
+            try:
+                write(conn)
+            except Exception:
+                if getattr(conn.driver_connection, "broken", False):
+                    conn.invalidate()  # not given back for the next call
+                    if attempt == 1:
+                        continue
+                    raise
+                try:
+                    conn.rollback()
+                except Exception:
+                    conn.invalidate()
+                raise
+            try:
+                conn.commit()
+            except BaseException:
+                conn.invalidate()
+                raise
+            return
+        finally:
+            conn.close()
 
 
 def sqlite_datetime(at: dt.datetime) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ntjp_producer.storage.db import driver_connection
+from ntjp_producer.storage.db import write_committed
 
 
 class NotCommitted(Exception):
@@ -111,8 +111,8 @@ class GroupCommit:
         try:
             with self._writers():
                 batch = self._take()
-                with driver_connection(self._engine) as conn:
-                    self._write(conn, [t.item for t in batch])
+                items = [t.item for t in batch]
+                write_committed(self._engine, lambda conn: self._write(conn, items))
         except BaseException as exc:  # whatever it was, nobody in this batch was committed
             error = exc
             if not isinstance(exc, Exception):
