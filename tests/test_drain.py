@@ -159,3 +159,33 @@ print("served on", flush=True)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert done.stdout.split("\n")[:2] == [f"held [{int(signal.SIGQUIT)}]", ""], (done.stdout, done.stderr)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_second_quit_signal_during_the_first_does_not_hang_the_worker():
+    """A Ctrl-C gives each worker two signals: SIGINT from the terminal, SIGQUIT from the master.
+    The second can land while the first is being handled, wherever that holds the thread pool's
+    lock; the handler must not wait for it (``make run`` took 10 s to stop after Ctrl-C)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from ntjp_producer.transport.worker import ProducerWorker
+
+    worker = object.__new__(ProducerWorker)
+    worker.tpool, worker.alive = ThreadPoolExecutor(1), True
+    worker.cfg = SimpleNamespace(worker_int=lambda _worker: None)
+    outcome = []
+
+    def first_signal_in_progress():
+        with worker.tpool._shutdown_lock:  # where a pool shutdown in the first handler holds it
+            try:
+                worker.handle_quit(signal.SIGINT, None)
+            except SystemExit as exc:
+                outcome.append(exc.code)
+
+    thread = threading.Thread(target=first_signal_in_progress, daemon=True)
+    thread.start()
+    thread.join(timeout=5)
+    assert not thread.is_alive(), "the second quit handler waits for the lock the first holds"
+    assert outcome == [0]
+    worker.tpool.shutdown()

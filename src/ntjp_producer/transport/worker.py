@@ -38,6 +38,7 @@ from functools import partial
 
 from gunicorn import http
 from gunicorn.http.errors import NoMoreData
+from gunicorn.workers.base import Worker
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from ntjp_producer.transport import tls
@@ -131,17 +132,20 @@ class ProducerWorker(ThreadWorker):
             os.kill(os.getpid(), sig)  # now handled as it should have been
 
     def handle_quit(self, sig, frame) -> None:
-        """SIGQUIT (the master's quick stop, after a Ctrl-C) exits from inside the signal handler.
-        When the signal lands while the main thread hands a request to the thread pool (``submit``),
-        that went wrong two ways, each a worker hung until the master killed it ``graceful_timeout``
-        later (a Ctrl-C took 10 s, about one time in seven on a busy machine): gthread's own handler
-        shuts the pool down, which waits for the lock the interrupted ``submit`` holds (CPython issue
-        121649); and a pool thread ``submit`` was starting is never told to stop, so the exit waits
-        for it. So during a hand-over the exit waits until the hand-over is done."""
+        """SIGQUIT (the master's quick stop) or SIGINT (a Ctrl-C reaches every process of the
+        terminal's group, the workers too): exit from inside the signal handler, without gthread's
+        shutting down the thread pool first. That shutdown takes the pool's lock, and a handler
+        runs wherever the main thread was: inside the pool's ``submit`` (handing a request over),
+        or inside the first signal's shutdown when the second arrives (Ctrl-C gives a worker both).
+        Either way it waited for its own lock for ever (CPython issue 121649), and the worker hung
+        until the master killed it ``graceful_timeout`` later. The exit stops the pool's threads
+        anyway (``concurrent.futures`` does at exit). During a hand-over the exit waits until it is
+        done: a pool thread ``submit`` was starting would not be told to stop, and the exit would
+        wait for it."""
         if self._handing_over:
             self.alive, self._quit_after_hand_over = False, True
             return
-        super().handle_quit(sig, frame)
+        Worker.handle_quit(self, sig, frame)
 
     def _new_context(self) -> ssl.SSLContext:
         context = self.cfg.ssl_context(self.cfg, None)
@@ -267,7 +271,7 @@ class ProducerWorker(ThreadWorker):
         finally:
             self._handing_over = False
             if self._quit_after_hand_over:
-                super().handle_quit(signal.SIGQUIT, None)
+                Worker.handle_quit(self, signal.SIGQUIT, None)
 
     def handle(self, conn: _Conn):
         if self.tls_context is not None:
