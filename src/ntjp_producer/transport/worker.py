@@ -141,10 +141,14 @@ class ProducerWorker(ThreadWorker):
         until the master killed it ``graceful_timeout`` later. The exit stops the pool's threads
         anyway (``concurrent.futures`` does at exit). During a hand-over the exit waits until it is
         done: a pool thread ``submit`` was starting would not be told to stop, and the exit would
-        wait for it."""
+        wait for it. A stop signal after the first is let pass: raised inside the exit's own
+        clean-up (the last per-minute figures being written), it would cut that short."""
+        if self._quitting:
+            return
         if self._handing_over:
             self.alive, self._quit_after_hand_over = False, True
             return
+        self._quitting = True
         Worker.handle_quit(self, sig, frame)
 
     def _new_context(self) -> ssl.SSLContext:
@@ -260,7 +264,7 @@ class ProducerWorker(ThreadWorker):
             req.must_close = True  # this answer says Connection: close, and the connection ends with it
         return super().handle_request(req, conn)
 
-    _handing_over = _quit_after_hand_over = False
+    _handing_over = _quit_after_hand_over = _quitting = False
 
     def enqueue_req(self, conn: _Conn) -> None:
         # The request's bytes are here: from now until a thread takes it up, the caller waits on us.
@@ -270,7 +274,8 @@ class ProducerWorker(ThreadWorker):
             super().enqueue_req(conn)
         finally:
             self._handing_over = False
-            if self._quit_after_hand_over:
+            if self._quit_after_hand_over and not self._quitting:
+                self._quitting = True
                 Worker.handle_quit(self, signal.SIGQUIT, None)
 
     def handle(self, conn: _Conn):
