@@ -85,22 +85,49 @@ def test_sigint_stops_at_once(latest_db, tls_dir, tmp_path, monkeypatch):
         stop_server(server)
 
 
+def _bare_worker():
+    """A ProducerWorker with only what the hand-over and the quit handler touch."""
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from ntjp_producer.transport.worker import ProducerWorker
+
+    worker = object.__new__(ProducerWorker)
+    worker.tpool, worker.alive = ThreadPoolExecutor(1), True
+    worker.cfg = SimpleNamespace(worker_int=lambda _worker: None)
+    return worker
+
+
+def _exit_codes(act, seconds: float = 5.0) -> list:
+    """``act`` run on a thread standing for the worker's main one: the exit codes it raised, or an
+    assertion if it was still waiting after ``seconds``."""
+    import threading
+
+    codes = []
+
+    def main_thread():
+        try:
+            act()
+        except SystemExit as exc:
+            codes.append(exc.code)
+
+    thread = threading.Thread(target=main_thread, daemon=True)
+    thread.start()
+    thread.join(timeout=seconds)
+    assert not thread.is_alive(), "the quit handler waits for a lock its own thread holds"
+    return codes
+
+
 def test_the_quit_signal_during_a_hand_over_does_not_hang_the_worker():
     """SIGQUIT landing while the worker's main thread hands a request to its thread pool (inside
     ``submit``, holding the pool's lock, maybe starting a pool thread): the worker still exits at
     once, after the hand-over, with the request handed over and every pool thread one the exit
     stops; it used to hang until the master killed it (a Ctrl-C took 10 s, about one time in seven
     on a busy machine)."""
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
     from concurrent.futures import thread as pool_threads
     from types import SimpleNamespace
 
-    from ntjp_producer.transport.worker import ProducerWorker
-
-    worker = object.__new__(ProducerWorker)  # only what the hand-over and the handler touch
-    worker.tpool, worker.alive = ThreadPoolExecutor(1), True
-    worker.cfg = SimpleNamespace(worker_int=lambda _worker: None)
+    worker = _bare_worker()
     worker.handle = lambda conn: "answered"
     handed = []
     worker.method_queue = SimpleNamespace(defer=lambda _finish, _conn, future: handed.append(future))
@@ -112,19 +139,8 @@ def test_the_quit_signal_during_a_hand_over_does_not_hang_the_worker():
         return submit(*args)
 
     worker.tpool.submit = submit_interrupted
-    outcome = []
-
-    def main_thread():
-        try:
-            worker.enqueue_req(SimpleNamespace())
-        except SystemExit as exc:
-            outcome.append(exc.code)
-
-    thread = threading.Thread(target=main_thread, daemon=True)
-    thread.start()
-    thread.join(timeout=5)
-    assert not thread.is_alive(), "the quit handler waits for the lock its own thread holds"
-    assert outcome == [0] and worker.alive is False, "the worker exits once the request is handed over"
+    codes = _exit_codes(lambda: worker.enqueue_req(SimpleNamespace()))
+    assert codes == [0] and worker.alive is False, "the worker exits once the request is handed over"
     assert [f.result(timeout=5) for f in handed] == ["answered"]
     assert set(worker.tpool._threads) <= set(pool_threads._threads_queues), "a pool thread the exit would wait for"
     worker.tpool.shutdown()
@@ -165,28 +181,12 @@ def test_a_second_quit_signal_during_the_first_does_not_hang_the_worker():
     """A Ctrl-C gives each worker two signals: SIGINT from the terminal, SIGQUIT from the master.
     The second can land while the first is being handled, wherever that holds the thread pool's
     lock; the handler must not wait for it (``make run`` took 10 s to stop after Ctrl-C)."""
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-    from types import SimpleNamespace
+    worker = _bare_worker()
 
-    from ntjp_producer.transport.worker import ProducerWorker
-
-    worker = object.__new__(ProducerWorker)
-    worker.tpool, worker.alive = ThreadPoolExecutor(1), True
-    worker.cfg = SimpleNamespace(worker_int=lambda _worker: None)
-    outcome = []
-
-    def first_signal_in_progress():
+    def second_signal():
         with worker.tpool._shutdown_lock:  # where a pool shutdown in the first handler holds it
-            try:
-                worker.handle_quit(signal.SIGINT, None)
-            except SystemExit as exc:
-                outcome.append(exc.code)
+            worker.handle_quit(signal.SIGINT, None)
 
-    thread = threading.Thread(target=first_signal_in_progress, daemon=True)
-    thread.start()
-    thread.join(timeout=5)
-    assert not thread.is_alive(), "the second quit handler waits for the lock the first holds"
-    assert outcome == [0]
+    assert _exit_codes(second_signal) == [0]
     worker.handle_quit(signal.SIGQUIT, None)  # once exiting, another stop signal is let pass, not raised
     worker.tpool.shutdown()
