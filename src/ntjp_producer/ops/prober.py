@@ -22,6 +22,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import signal
 import socket
 import ssl
 import threading
@@ -215,6 +216,9 @@ def _main(settings: Settings, master: int) -> None:
     from ntjp_producer import logs
 
     logs.setup(settings.log_level)
+    # A Ctrl-C reaches every process of the terminal's group; the prober stops with its master (the
+    # watch below, or the master's exit), not with a KeyboardInterrupt traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop = threading.Event()
 
     def watch_master() -> None:  # the master gone (even killed): so is its prober
