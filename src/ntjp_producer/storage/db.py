@@ -285,28 +285,16 @@ def write_committed(engine: Engine, write: Callable[[Any], None]) -> None:
         return
     for attempt in (1, 2):
         conn = _unpinged(engine, "READ COMMITTED").raw_connection()
+        driver, wrote = conn.driver_connection, False
         try:
-            try:
+            with _committed(conn):
                 write(conn)
-            except Exception:
-                if getattr(conn.driver_connection, "broken", False):
-                    conn.invalidate()  # not given back for the next call
-                    if attempt == 1:
-                        continue
-                    raise
-                try:
-                    conn.rollback()
-                except Exception:
-                    conn.invalidate()
-                raise
-            try:
-                conn.commit()
-            except BaseException:
-                conn.invalidate()
-                raise
+                wrote = True
             return
-        finally:
-            conn.close()
+        except Exception:
+            if attempt == 1 and not wrote and getattr(driver, "broken", False):
+                continue
+            raise
 
 
 def sqlite_datetime(at: dt.datetime) -> str:
@@ -326,7 +314,14 @@ def driver_connection(engine: Engine):
     """A pooled connection at the driver level, for the few fixed statements every call runs:
     SQLAlchemy's statement building and compiling would cost more than the statements. Committed
     if the block returns, rolled back if it raises; a connection that broke is not pooled again."""
-    conn = engine.raw_connection()
+    with _committed(engine.raw_connection()) as conn:
+        yield conn
+
+
+@contextlib.contextmanager
+def _committed(conn):
+    """A pooled connection's block: committed if it returns, rolled back if it raises; a
+    connection that broke (its rollback fails too) is not pooled again."""
     try:
         yield conn
         conn.commit()

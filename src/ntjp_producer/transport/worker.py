@@ -274,9 +274,8 @@ class ProducerWorker(ThreadWorker):
             super().enqueue_req(conn)
         finally:
             self._handing_over = False
-            if self._quit_after_hand_over and not self._quitting:
-                self._quitting = True
-                Worker.handle_quit(self, signal.SIGQUIT, None)
+            if self._quit_after_hand_over:
+                self.handle_quit(signal.SIGQUIT, None)
 
     def handle(self, conn: _Conn):
         if self.tls_context is not None:
