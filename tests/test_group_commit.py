@@ -185,16 +185,18 @@ def test_every_answer_acknowledged_has_its_record_after_a_worker_is_killed(hosp_
 
 
 @pytest.mark.postgres
-def test_a_connection_broken_before_the_commit_is_replaced_and_the_record_written_once(db_url):
+@pytest.mark.parametrize("one_statement", [False, True], ids=["transaction", "one statement"])
+def test_a_connection_broken_before_the_commit_is_replaced_and_the_record_written_once(db_url, one_statement):
     """PostgreSQL: the audit writer's pool does not ping (a round trip a call). A pooled connection
     the server has dropped since (a restart, a failover) is found broken while the record goes
     out, before any commit, so the record is written on a new connection: the call is not failed
-    for it, and its record is there exactly once."""
+    for it, and its record is there exactly once. Alike for a write in a transaction and for one
+    that is a single statement committing itself (the audit trail's)."""
     import psycopg
     from sqlalchemy.engine import make_url
 
     engine = db.engine_for(db_url)
-    group = GroupCommit(engine, _insert_pg)
+    group = GroupCommit(engine, _insert_pg, written=_in_t if one_statement else None)
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE t (item TEXT PRIMARY KEY)"))
     group.submit("first")  # a pooled writer connection now exists
@@ -214,3 +216,36 @@ def _insert_pg(conn, items):
     cur = conn.cursor()
     cur.executemany("INSERT INTO t VALUES (%s)", [(item,) for item in items])
     cur.close()
+
+
+def _in_t(conn, items):
+    cur = conn.cursor()
+    cur.execute("SELECT count(*) FROM t WHERE item = %s", (items[0],))
+    found = cur.fetchone()[0] > 0
+    cur.close()
+    return found
+
+
+@pytest.mark.postgres
+def test_a_statement_committed_before_its_connection_broke_is_not_written_again(db_url):
+    """PostgreSQL, a single-statement write: the server committed it, and the connection broke
+    before the answer came back. The writer cannot tell that from a connection that was stale,
+    so on a new connection it asks the database first: the call is not failed, and its record is
+    there once, not twice."""
+    engine = db.engine_for(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n serial PRIMARY KEY, item TEXT)"))
+    calls = []
+
+    def insert_then_break(conn, items):
+        calls.append(items)
+        cur = conn.cursor()
+        cur.executemany("INSERT INTO t (item) VALUES (%s)", [(item,) for item in items])  # committed: autocommit
+        if len(calls) == 1:
+            cur.execute("SELECT pg_terminate_backend(pg_backend_pid())")  # the server ends this connection
+        cur.close()
+
+    GroupCommit(engine, insert_then_break, written=_in_t).submit("only")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT item FROM t")).scalars().all() == ["only"]
+    assert len(calls) == 1, "the committed statement was sent a second time"

@@ -19,17 +19,31 @@ from ntjp_producer.hosp.models import HospAudit, HospAuditPerson
 from ntjp_producer.storage import db
 from ntjp_producer.storage.group_commit import GroupCommit
 
-_PG_RECORD = (
-    "WITH a AS (INSERT INTO hosp_audit (at, correlation_id, consumer_correlation_id, consumer_hsaid, via_platform, "
-    "platform_hsaid, consumer_type, contract, criteria, returned, outcome, refusal) VALUES (:at, :correlation_id, "
-    ":consumer_correlation_id, :consumer_hsaid, "
-    ":via_platform, :platform_hsaid, :consumer_type, :contract, CAST(:criteria AS json), CAST(:returned AS json), "
-    ":outcome, :refusal) RETURNING id), "
-    "h AS (INSERT INTO hosp_returned_hour (consumer_hsaid, hour, persons) "
-    "SELECT :consumer_hsaid, :hour, :answered WHERE :answered > 0 AND :consumer_hsaid IS NOT NULL "
+# A batch of records in one statement, its own transaction (autocommit): the audit rows, their
+# persons and the hourly counts, from one JSON array of the batch's records (one parameter for the
+# driver to send, where arrays column by column cost it more than the statement). The ids are
+# drawn in the first step, so the persons' rows name their record's id with no round trip between.
+_PG_BATCH = (
+    "WITH r AS MATERIALIZED (SELECT nextval('hosp_audit_id_seq') AS id, t.* "
+    "FROM json_to_recordset(CAST(:batch AS json)) AS t(at timestamptz, correlation_id text, "
+    "consumer_correlation_id text, consumer_hsaid text, via_platform boolean, platform_hsaid text, "
+    "consumer_type text, contract text, criteria text, returned text, outcome text, refusal text, persons json, "
+    "hour timestamptz, answered integer)), "
+    "a AS (INSERT INTO hosp_audit (id, at, correlation_id, consumer_correlation_id, consumer_hsaid, via_platform, "
+    "platform_hsaid, consumer_type, contract, criteria, returned, outcome, refusal) SELECT id, at, correlation_id, "
+    "consumer_correlation_id, consumer_hsaid, via_platform, platform_hsaid, consumer_type, contract, "
+    "CAST(criteria AS json), CAST(returned AS json), outcome, refusal FROM r), "
+    "p AS (INSERT INTO hosp_audit_person (audit_id, pnr, role) "
+    "SELECT r.id, e ->> 0, e ->> 1 FROM r, json_array_elements(r.persons) AS e), "
+    "h AS (INSERT INTO hosp_returned_hour (consumer_hsaid, hour, persons) SELECT consumer_hsaid, hour, sum(answered) "
+    "FROM r WHERE answered > 0 AND consumer_hsaid IS NOT NULL GROUP BY consumer_hsaid, hour "
     "ON CONFLICT (consumer_hsaid, hour) DO UPDATE SET persons = hosp_returned_hour.persons + EXCLUDED.persons) "
-    "INSERT INTO hosp_audit_person (audit_id, pnr, role) "
-    "SELECT a.id, t.p, t.r FROM a, unnest(CAST(:pnrs AS text[]), CAST(:roles AS text[])) AS t(p, r)"
+    "SELECT count(*) FROM r"
+)
+# Whether a batch is in the trail: its statement is all or nothing, so its first record tells.
+_PG_WRITTEN = (
+    "SELECT count(*) FROM hosp_audit WHERE at = :at AND correlation_id = :correlation_id AND "
+    "(consumer_hsaid = :consumer_hsaid OR (consumer_hsaid IS NULL AND CAST(:consumer_hsaid AS text) IS NULL))"
 )
 
 
@@ -54,8 +68,10 @@ class AuditTrail:
         self._sessions = sessions
         self._engine = sessions.kw["bind"]
         # Concurrent calls' records share one commit, each answer waiting for its own (fail closed).
-        dialect = self._engine.dialect.name
-        self.commits = GroupCommit(self._engine, lambda conn, records: _write_records(conn, dialect, records))
+        if self._engine.dialect.name == "postgresql":
+            self.commits = GroupCommit(self._engine, _write_pg, written=_written_pg)
+        else:
+            self.commits = GroupCommit(self._engine, _write_sqlite)
 
     def record(self, call: Call, outcome: str) -> None:
         """Returns once the call's record is committed; raises if it could not be."""
@@ -154,27 +170,33 @@ _RETURNED_SINCE = (
 )
 
 
-def _write_records(conn, dialect: str, records: list[dict[str, Any]]) -> None:
+def _write_pg(conn, records: list[dict[str, Any]]) -> None:
+    """Several calls' records in one statement, committed as it runs (an autocommit connection)."""
+    batch = json.dumps(
+        [{**r, "at": r["at"].isoformat(), "hour": r["hour"].isoformat()} for r in records], ensure_ascii=False
+    )
+    cursor = conn.cursor()
+    try:
+        cursor.execute(db.driver_sql(_PG_BATCH, "postgresql"), {"batch": batch})
+    finally:
+        cursor.close()
+
+
+def _written_pg(conn, records: list[dict[str, Any]]) -> bool:
+    first = records[0]
+    cursor = conn.cursor()
+    try:
+        cursor.execute(db.driver_sql(_PG_WRITTEN, "postgresql"),
+                       {k: first[k] for k in ("at", "correlation_id", "consumer_hsaid")})  # fmt: skip
+        return cursor.fetchone()[0] > 0
+    finally:
+        cursor.close()
+
+
+def _write_sqlite(conn, records: list[dict[str, Any]]) -> None:
     """Several calls' records in the group's one transaction (a driver-level connection)."""
     cursor = conn.cursor()
     try:
-        if dialect == "postgresql":
-            # One statement per record (audit row, its persons, the hourly count), sent together:
-            # psycopg pipelines an executemany, so the batch costs one round trip before the commit.
-            cursor.executemany(
-                db.driver_sql(_PG_RECORD, dialect),
-                [
-                    {
-                        **{k: r[k] for k in _AUDIT_COLUMNS},
-                        "hour": r["hour"],
-                        "answered": r["answered"],
-                        "pnrs": [p for p, _ in r["persons"]],
-                        "roles": [role for _, role in r["persons"]],
-                    }
-                    for r in records
-                ],
-            )
-            return
         persons: list[tuple[int, str, str]] = []
         hours: dict[tuple[str, str], int] = {}
         for r in records:

@@ -297,6 +297,29 @@ def write_committed(engine: Engine, write: Callable[[Any], None]) -> None:
             raise
 
 
+def write_once(engine: Engine, write: Callable[[Any], None], written: Callable[[Any], bool]) -> None:
+    """PostgreSQL: ``write(conn)``, a single statement on an autocommit connection, so that it is
+    its own transaction: committed in the one round trip that sends it, where BEGIN, the statement
+    and COMMIT take two. Returns once it is committed; raises if it was not.
+
+    A connection that breaks under the statement (after a failover or a restart) leaves unknown
+    whether the server committed it before the break. So on a new connection ``written(conn)``
+    asks the database first, and the statement is sent again only if it had not been: a record
+    is written once, and a call is not failed for a connection that was stale."""
+    for attempt in (1, 2):
+        conn = _autocommit_engine(engine).raw_connection()
+        driver = conn.driver_connection
+        try:
+            with _committed(conn):
+                if attempt == 1 or not written(conn):
+                    write(conn)
+            return
+        except Exception:
+            if attempt == 1 and getattr(driver, "broken", False):
+                continue
+            raise
+
+
 def sqlite_datetime(at: dt.datetime) -> str:
     """A UTC instant as SQLAlchemy stores a DateTime in SQLite: the ORM reads it back, and text
     comparison orders it. For statements written at the driver level."""

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ntjp_producer.storage.db import write_committed
+from ntjp_producer.storage.db import write_committed, write_once
 
 
 class NotCommitted(Exception):
@@ -46,10 +46,22 @@ class _Ticket:
 
 
 class GroupCommit:
-    def __init__(self, engine: Engine, write: Callable[[Any, list[Any]], None], *, max_batch: int = 64) -> None:
-        """``write(conn, items)`` writes the items on a driver-level connection; the group commits."""
+    def __init__(
+        self,
+        engine: Engine,
+        write: Callable[[Any, list[Any]], None],
+        *,
+        written: Callable[[Any, list[Any]], bool] | None = None,
+        max_batch: int = 64,
+    ) -> None:
+        """``write(conn, items)`` writes the items on a driver-level connection; the group commits.
+
+        On PostgreSQL, ``written(conn, items)`` says that ``write`` is one statement, sent on an
+        autocommit connection as its own transaction (one round trip: ``db.write_once``), and tells
+        whether a batch whose connection broke under it had been committed all the same."""
         self._engine = engine
         self._write = write
+        self._written = written if engine.dialect.name == "postgresql" else None
         self.max_batch = max_batch
         self._lock = threading.Lock()
         self._queue: list[_Ticket] = []
@@ -112,7 +124,11 @@ class GroupCommit:
             with self._writers():
                 batch = self._take()
                 items = [t.item for t in batch]
-                write_committed(self._engine, lambda conn: self._write(conn, items))
+                if self._written is not None:
+                    write_once(self._engine, lambda conn: self._write(conn, items),
+                               lambda conn: self._written(conn, items))  # fmt: skip
+                else:
+                    write_committed(self._engine, lambda conn: self._write(conn, items))
         except BaseException as exc:  # whatever it was, nobody in this batch was committed
             error = exc
             if not isinstance(exc, Exception):
