@@ -116,10 +116,8 @@ class AuditTrail:
     def persons_returned_since(self, hsa_id: str, since: dt.datetime) -> int:
         """Persons answered to this consumer since the hour ``since`` falls in (harvest protection's
         quota): a sum over at most 25 hourly rows, however busy the consumer."""
-        hour = since.replace(minute=0, second=0, microsecond=0)
-        if self._engine.dialect.name != "postgresql":
-            hour = db.sqlite_datetime(hour)
-        ((used,),) = db.fetch(self._engine, _RETURNED_SINCE, {"hsa_id": hsa_id, "hour": hour})
+        params = returned_since_params(hsa_id, since, self._engine.dialect.name)
+        ((used,),) = db.fetch(self._engine, "SELECT " + RETURNED_SINCE, params)
         return int(used)
 
     def count(self) -> int:
@@ -165,9 +163,17 @@ _SQLITE_HOUR = (
     "INSERT INTO hosp_returned_hour (consumer_hsaid, hour, persons) VALUES (?, ?, ?) "
     "ON CONFLICT (consumer_hsaid, hour) DO UPDATE SET persons = persons + excluded.persons"
 )
-_RETURNED_SINCE = (
-    "SELECT COALESCE(SUM(persons), 0) FROM hosp_returned_hour WHERE consumer_hsaid = :hsa_id AND hour >= :hour"
+# The quota's count as a scalar subquery: read on its own, or as a column of the register's read.
+RETURNED_SINCE = (
+    "(SELECT COALESCE(SUM(persons), 0) FROM hosp_returned_hour "
+    "WHERE consumer_hsaid = :returned_hsaid AND hour >= :returned_hour)"
 )
+
+
+def returned_since_params(hsa_id: str, since: dt.datetime, dialect: str) -> dict[str, Any]:
+    """``RETURNED_SINCE``'s parameters: the hourly rows from the hour ``since`` falls in."""
+    hour = since.replace(minute=0, second=0, microsecond=0)
+    return {"returned_hsaid": hsa_id, "returned_hour": hour if dialect == "postgresql" else db.sqlite_datetime(hour)}
 
 
 def _write_pg(conn, records: list[dict[str, Any]]) -> None:

@@ -39,6 +39,17 @@ class QuotaReached(Refusal):
     """The consumer has been answered with as many persons as its quota allows in the window."""
 
 
+@dataclass
+class Tally:
+    """The quota's count for one call: persons answered to ``hsa_id`` since the hour ``since`` falls
+    in. The register's read fills ``used`` in the statement that fetches the persons (a column of
+    its own), so the quota check costs no statement, and no round trip, of its own."""
+
+    hsa_id: str
+    since: dt.datetime
+    used: int | None = None
+
+
 @dataclass(frozen=True)
 class Limits:
     min_name_letters: int = 2
@@ -80,18 +91,38 @@ class HarvestGuard:
                 "with birthDate or professionCode (the register answers lookups, not lists)"
             )
 
-    def admit(
-        self, hsa_id: str | None, consumer: ConsumerType, persons: list[str], now: dt.datetime | None = None
-    ) -> None:
-        """Raises QuotaReached if answering with ``persons`` would take the consumer past its quota."""
-        if consumer is ConsumerType.IVO or not persons or hsa_id is None:
-            return
-        quota = self.quotas.get(hsa_id, self.limits.quota_persons)
-        if quota <= 0:
-            return
+    def _quota(self, hsa_id: str | None, consumer: ConsumerType) -> int:
+        """The consumer's quota; 0 when none applies (IVO, no HSA-id, a registry quota of 0)."""
+        if consumer is ConsumerType.IVO or hsa_id is None:
+            return 0
+        return max(self.quotas.get(hsa_id, self.limits.quota_persons), 0)
+
+    def tally(self, hsa_id: str | None, consumer: ConsumerType, now: dt.datetime | None = None) -> Tally | None:
+        """What the register's read should count for this call's quota check; None if no quota applies."""
+        if not self._quota(hsa_id, consumer):
+            return None
         now = now or dt.datetime.now(dt.UTC)
-        since = now - dt.timedelta(hours=self.limits.quota_hours)
-        used = self._returned_since(hsa_id, since)
+        return Tally(hsa_id, now - dt.timedelta(hours=self.limits.quota_hours))
+
+    def admit(
+        self,
+        hsa_id: str | None,
+        consumer: ConsumerType,
+        persons: list[str],
+        now: dt.datetime | None = None,
+        tally: Tally | None = None,
+    ) -> None:
+        """Raises QuotaReached if answering with ``persons`` would take the consumer past its quota.
+        The count is ``tally``'s when the register's read filled it, else read here."""
+        quota = self._quota(hsa_id, consumer)
+        if not quota or not persons:
+            return
+        if tally is not None and tally.used is not None and tally.hsa_id == hsa_id:
+            since, used = tally.since, tally.used
+        else:
+            since = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(hours=self.limits.quota_hours)
+            used = self._returned_since(hsa_id, since)
+        now = since + dt.timedelta(hours=self.limits.quota_hours)
         if used + len(persons) <= quota:
             return
         last = self._reported.get(hsa_id)

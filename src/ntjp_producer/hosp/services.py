@@ -19,13 +19,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from ntjp_producer import clock, refusals
 from ntjp_producer.hosp import codes, personnummer
 from ntjp_producer.hosp.access import ALL_ITEMS, CRITERION_ITEMS, VISIBLE_ITEMS, ConsumerType
-from ntjp_producer.hosp.audit import AuditTrail
+from ntjp_producer.hosp.audit import RETURNED_SINCE, AuditTrail, returned_since_params
+from ntjp_producer.hosp.harvest import Tally
 from ntjp_producer.hosp.models import HospState
 from ntjp_producer.hosp.names import name_key
 from ntjp_producer.storage import db
 
 MAX_RESULTS = 100
-_PERSON = "SELECT p.pnr, CAST(p.record AS TEXT), p.imported_at FROM hosp_person p"
+_COLUMNS = "SELECT p.pnr, CAST(p.record AS TEXT), p.imported_at"
+_PERSON = _COLUMNS + " FROM hosp_person p"
 _TOP = "\U0010ffff"  # above every character: key >= p AND key < p + _TOP is "starts with p"
 
 
@@ -147,29 +149,43 @@ class HospService:
         self._sessions = sessions
         self._engine = sessions.kw["bind"]
 
-    def _persons(self, sql: str, params: dict[str, Any]) -> list[tuple[str, dict[str, Any], dt.datetime]]:
+    def _persons(self, sql: str, params: dict[str, Any],
+                 tally: Tally | None) -> list[tuple[str, dict[str, Any], dt.datetime]]:  # fmt: skip
+        """The rows of ``sql`` (``_PERSON`` and its conditions); with ``tally``, the quota's count
+        comes back as one more column of the same statement."""
+        if tally is not None:
+            sql = sql.replace(_COLUMNS, f"{_COLUMNS}, {RETURNED_SINCE}", 1)
+            params = {**params, **returned_since_params(tally.hsa_id, tally.since, self._engine.dialect.name)}
         rows = db.fetch(self._engine, sql, params)
-        return [(pnr, json.loads(record), db.stored_datetime(at)) for pnr, record, at in rows]
+        if tally is not None and rows:
+            tally.used = int(rows[0][3])
+        return [(row[0], json.loads(row[1]), db.stored_datetime(row[2])) for row in rows]
 
-    def get(self, pnr: str, consumer: ConsumerType) -> Items | None:
-        """Raises InvalidCriteria for a malformed number (check digit included)."""
+    def get(self, pnr: str, consumer: ConsumerType, tally: Tally | None = None) -> Items | None:
+        """Raises InvalidCriteria for a malformed number (check digit included). ``tally``, if
+        given, is filled with the quota's count by the same read."""
         try:
             personnummer.validate(pnr)
         except personnummer.InvalidPersonnummer as exc:
             raise InvalidCriteria(str(exc).capitalize()) from None
         check_allowed({"personalIdentityNumber": pnr}, consumer)
-        found = self._persons(_PERSON + " WHERE p.pnr = :pnr", {"pnr": pnr})
+        found = self._persons(_PERSON + " WHERE p.pnr = :pnr", {"pnr": pnr}, tally)
         if not found:
             return None
         _, record, at = found[0]
         return visible(items_of(record, at, VISIBLE_ITEMS[consumer]), consumer)
 
     def search(
-        self, criteria: Criteria, consumer: ConsumerType, screen: Callable[[], None] | None = None
+        self,
+        criteria: Criteria,
+        consumer: ConsumerType,
+        screen: Callable[[], None] | None = None,
+        tally: Tally | None = None,
     ) -> tuple[list[tuple[str, Items]], bool]:
         """The matches in stable order (surname, given name, personal identity number), and whether
         more matched than were returned. ``screen`` (harvest protection) runs once the criteria are
-        allowed and valid, before the register is read: those refusals say more, and come first."""
+        allowed and valid, before the register is read: those refusals say more, and come first.
+        ``tally``, if given, is filled with the quota's count by the same read."""
         check_allowed(criteria.given(), consumer)
         c = validate_criteria(criteria)
         if screen is not None:
@@ -189,7 +205,7 @@ class HospService:
                 params[f"{column}_from"], params[f"{column}_to"] = key, key + _TOP
         sql = f"{_PERSON} JOIN hosp_search s ON s.pnr = p.pnr WHERE {' AND '.join(where)}"
         sql += " ORDER BY s.sort_key LIMIT :limit"
-        rows = self._persons(sql, params)
+        rows = self._persons(sql, params, tally)
         more = len(rows) > c.max_results
         allowed = VISIBLE_ITEMS[consumer]
         found = [(pnr, visible(items_of(record, at, allowed), consumer)) for pnr, record, at in rows[: c.max_results]]

@@ -217,9 +217,10 @@ def get_handler(service: HospService, guard: HarvestGuard | None = None) -> Call
         pnr = (request.findtext(f"{{{r}}}personalIdentityNumber") or "").strip()
         call.criteria = {"personalIdentityNumber": pnr}
         call.asked = [pnr]
-        items = service.get(pnr, consumer)  # its refusals are answered by the plumbing's one table
+        tally = guard.tally(call.consumer_hsaid, consumer) if guard is not None else None
+        items = service.get(pnr, consumer, tally)  # its refusals are answered by the plumbing's one table
         if items is not None:
-            _guarded(call, guard, lambda: guard.admit(call.consumer_hsaid, consumer, [pnr]))
+            _guarded(call, guard, lambda: guard.admit(call.consumer_hsaid, consumer, [pnr], tally=tally))
             call.returned = [pnr]
         return _response(GET, [items] if items is not None else [])
 
@@ -243,9 +244,11 @@ def search_handler(service: HospService, guard: HarvestGuard | None = None) -> C
         def screen() -> None:
             _guarded(call, guard, lambda: guard.check_search(criteria.given(), consumer))
 
-        found, more = service.search(criteria, consumer, screen=screen)
-        _guarded(call, guard, lambda: guard.admit(call.consumer_hsaid, consumer, [pnr for pnr, _ in found]))
-        call.returned = [pnr for pnr, _ in found]
+        tally = guard.tally(call.consumer_hsaid, consumer) if guard is not None else None
+        found, more = service.search(criteria, consumer, screen=screen, tally=tally)
+        returned = [pnr for pnr, _ in found]
+        _guarded(call, guard, lambda: guard.admit(call.consumer_hsaid, consumer, returned, tally=tally))
+        call.returned = returned
         more_xml = f"<moreResultsExist>{'true' if more else 'false'}</moreResultsExist>"
         return _response(SEARCH, [items for _, items in found], more_xml)
 
