@@ -117,12 +117,12 @@ class HarvestGuard:
         quota = self._quota(hsa_id, consumer)
         if not quota or not persons:
             return
+        now = now or dt.datetime.now(dt.UTC)
         if tally is not None and tally.used is not None and tally.hsa_id == hsa_id:
             since, used = tally.since, tally.used
         else:
-            since = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(hours=self.limits.quota_hours)
+            since = now - dt.timedelta(hours=self.limits.quota_hours)
             used = self._returned_since(hsa_id, since)
-        now = since + dt.timedelta(hours=self.limits.quota_hours)
         if used + len(persons) <= quota:
             return
         last = self._reported.get(hsa_id)
