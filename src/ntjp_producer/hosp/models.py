@@ -89,6 +89,8 @@ class HospAuditPerson(Base):
     """Which persons a call concerned, asked for or answered with: "who looked at this person"."""
 
     __tablename__ = "hosp_audit_person"
+    # On SQLite the key is the table (migration 0009): one B-tree insert per person, not two.
+    __table_args__ = {"sqlite_with_rowid": False}
 
     pnr: Mapped[str] = mapped_column(String(12), primary_key=True)  # first: lookups by person use the key
     audit_id: Mapped[int] = mapped_column(
