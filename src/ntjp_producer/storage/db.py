@@ -214,7 +214,7 @@ def fetch(engine: Engine, sql: str, params: dict | None = None) -> list[tuple]:
     sql = driver_sql(sql, engine.dialect.name)
     if engine.dialect.name == "postgresql":
         for attempt in (1, 2):
-            conn = _autocommit_engine(engine).raw_connection()
+            conn = _unpinged(engine, "AUTOCOMMIT").raw_connection()
             try:
                 return _fetch(conn, sql, params)
             except Exception:
@@ -251,10 +251,6 @@ def _drop_thread_sqlite(path: str) -> None:
     getattr(_reading, "sqlite", {}).pop(path, None)
 
 
-def _autocommit_engine(engine: Engine) -> Engine:
-    return _unpinged(engine, "AUTOCOMMIT")
-
-
 def _unpinged(engine: Engine, isolation: str) -> Engine:
     """A PostgreSQL pool of this process without a ping on checkout, in ``isolation``; one
     inherited over fork() is let go without closing its parent's connections."""
@@ -270,52 +266,39 @@ def _unpinged(engine: Engine, isolation: str) -> Engine:
     return entry[1]
 
 
-def write_committed(engine: Engine, write: Callable[[Any], None]) -> None:
-    """``write(conn)`` on a driver-level connection, committed; raises if it was not.
+def write_durably(
+    engine: Engine, write: Callable[[Any], None], written: Callable[[Any], bool] | None = None
+) -> None:
+    """``write(conn)`` on a driver-level connection, committed; returns once it is, raises if it
+    was not. The audit trail's writes, one per group of calls.
 
-    The audit trail's writes, one per group of calls. On PostgreSQL the pool does not ping a
-    connection before handing it out (the ping is a round trip, 8 % of an audited call): a
-    connection found broken while the statements go out (after a failover or a restart; nothing
-    of this transaction can have been committed) is dropped and the write made once more on a new
-    one. A failure at the commit itself is never retried: that commit may have been made, and a
-    record is written once. SQLite: the engine's own pool, as ``driver_connection``."""
+    SQLite: the engine's own pool, as ``driver_connection``. PostgreSQL: a pool that does not ping
+    a connection before handing it out (the ping is a round trip, 8 % of an audited call), so a
+    connection may be found broken (after a failover or a restart) and the write is then made once
+    more on a new one, but never twice:
+
+    - without ``written``, the write is a transaction, retried only if it broke before the commit
+      was sent (nothing of it can have been committed); a failure at the commit is never retried;
+    - with ``written``, ``write`` is one statement on an autocommit connection, its own
+      transaction, committed in the round trip that sends it (BEGIN, statement and COMMIT take
+      two). Whether the server committed it before the break is unknown, so on the new connection
+      ``written(conn)`` asks the database first, and the statement is sent again only if not."""
     if engine.dialect.name != "postgresql":
         with driver_connection(engine) as conn:
             write(conn)
         return
+    pool = _unpinged(engine, "READ COMMITTED" if written is None else "AUTOCOMMIT")
     for attempt in (1, 2):
-        conn = _unpinged(engine, "READ COMMITTED").raw_connection()
-        driver, wrote = conn.driver_connection, False
+        conn = pool.raw_connection()
+        driver, sent = conn.driver_connection, False
         try:
             with _committed(conn):
-                write(conn)
-                wrote = True
-            return
-        except Exception:
-            if attempt == 1 and not wrote and getattr(driver, "broken", False):
-                continue
-            raise
-
-
-def write_once(engine: Engine, write: Callable[[Any], None], written: Callable[[Any], bool]) -> None:
-    """PostgreSQL: ``write(conn)``, a single statement on an autocommit connection, so that it is
-    its own transaction: committed in the one round trip that sends it, where BEGIN, the statement
-    and COMMIT take two. Returns once it is committed; raises if it was not.
-
-    A connection that breaks under the statement (after a failover or a restart) leaves unknown
-    whether the server committed it before the break. So on a new connection ``written(conn)``
-    asks the database first, and the statement is sent again only if it had not been: a record
-    is written once, and a call is not failed for a connection that was stale."""
-    for attempt in (1, 2):
-        conn = _autocommit_engine(engine).raw_connection()
-        driver = conn.driver_connection
-        try:
-            with _committed(conn):
-                if attempt == 1 or not written(conn):
+                if attempt == 1 or written is None or not written(conn):
                     write(conn)
+                sent = True
             return
         except Exception:
-            if attempt == 1 and getattr(driver, "broken", False):
+            if attempt == 1 and getattr(driver, "broken", False) and (written is not None or not sent):
                 continue
             raise
 

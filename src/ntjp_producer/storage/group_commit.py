@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ntjp_producer.storage.db import write_committed, write_once
+from ntjp_producer.storage.db import write_durably
 
 
 class NotCommitted(Exception):
@@ -57,7 +57,7 @@ class GroupCommit:
         """``write(conn, items)`` writes the items on a driver-level connection; the group commits.
 
         On PostgreSQL, ``written(conn, items)`` says that ``write`` is one statement, sent on an
-        autocommit connection as its own transaction (one round trip: ``db.write_once``), and tells
+        autocommit connection as its own transaction (one round trip: ``db.write_durably``), and tells
         whether a batch whose connection broke under it had been committed all the same."""
         self._engine = engine
         self._write = write
@@ -124,11 +124,9 @@ class GroupCommit:
             with self._writers():
                 batch = self._take()
                 items = [t.item for t in batch]
-                if self._written is not None:
-                    write_once(self._engine, lambda conn: self._write(conn, items),
-                               lambda conn: self._written(conn, items))  # fmt: skip
-                else:
-                    write_committed(self._engine, lambda conn: self._write(conn, items))
+                written = self._written
+                write_durably(self._engine, lambda conn: self._write(conn, items),
+                              None if written is None else lambda conn: written(conn, items))  # fmt: skip
         except BaseException as exc:  # whatever it was, nobody in this batch was committed
             error = exc
             if not isinstance(exc, Exception):
