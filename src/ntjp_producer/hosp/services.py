@@ -28,6 +28,8 @@ from ntjp_producer.storage import db
 MAX_RESULTS = 100
 _COLUMNS = "SELECT p.pnr, CAST(p.record AS TEXT), p.imported_at"
 _PERSON = _COLUMNS + " FROM hosp_person p"
+# The same, with harvest protection's count as one more column: the quota needs no read of its own.
+_PERSON_TALLIED = f"{_COLUMNS}, {RETURNED_SINCE} FROM hosp_person p"
 _TOP = "\U0010ffff"  # above every character: key >= p AND key < p + _TOP is "starts with p"
 
 
@@ -149,14 +151,15 @@ class HospService:
         self._sessions = sessions
         self._engine = sessions.kw["bind"]
 
-    def _persons(self, sql: str, params: dict[str, Any],
+    def _persons(self, conditions: str, params: dict[str, Any],
                  tally: Tally | None) -> list[tuple[str, dict[str, Any], dt.datetime]]:  # fmt: skip
-        """The rows of ``sql`` (``_PERSON`` and its conditions); with ``tally``, the quota's count
-        comes back as one more column of the same statement."""
-        if tally is not None:
-            sql = sql.replace(_COLUMNS, f"{_COLUMNS}, {RETURNED_SINCE}", 1)
+        """The persons ``conditions`` (what follows ``FROM hosp_person p``) select; with ``tally``,
+        the quota's count comes back as one more column of the same statement."""
+        if tally is None:
+            rows = db.fetch(self._engine, _PERSON + conditions, params)
+        else:
             params = {**params, **returned_since_params(tally.hsa_id, tally.since, self._engine.dialect.name)}
-        rows = db.fetch(self._engine, sql, params)
+            rows = db.fetch(self._engine, _PERSON_TALLIED + conditions, params)
         if tally is not None and rows:
             tally.used = int(rows[0][3])
         return [(row[0], json.loads(row[1]), db.stored_datetime(row[2])) for row in rows]
@@ -169,7 +172,7 @@ class HospService:
         except personnummer.InvalidPersonnummer as exc:
             raise InvalidCriteria(str(exc).capitalize()) from None
         check_allowed({"personalIdentityNumber": pnr}, consumer)
-        found = self._persons(_PERSON + " WHERE p.pnr = :pnr", {"pnr": pnr}, tally)
+        found = self._persons(" WHERE p.pnr = :pnr", {"pnr": pnr}, tally)
         if not found:
             return None
         _, record, at = found[0]
@@ -203,9 +206,9 @@ class HospService:
                 where.append(f"s.{column} >= :{column}_from AND s.{column} < :{column}_to")
                 key = name_key(value)
                 params[f"{column}_from"], params[f"{column}_to"] = key, key + _TOP
-        sql = f"{_PERSON} JOIN hosp_search s ON s.pnr = p.pnr WHERE {' AND '.join(where)}"
-        sql += " ORDER BY s.sort_key LIMIT :limit"
-        rows = self._persons(sql, params, tally)
+        conditions = f" JOIN hosp_search s ON s.pnr = p.pnr WHERE {' AND '.join(where)}"
+        conditions += " ORDER BY s.sort_key LIMIT :limit"
+        rows = self._persons(conditions, params, tally)
         more = len(rows) > c.max_results
         allowed = VISIBLE_ITEMS[consumer]
         found = [(pnr, visible(items_of(record, at, allowed), consumer)) for pnr, record, at in rows[: c.max_results]]

@@ -23,7 +23,7 @@ from lxml import etree
 from ntjp_producer import clock, ns
 from ntjp_producer.hosp import codes, personnummer
 from ntjp_producer.hosp.access import ConsumerType
-from ntjp_producer.hosp.harvest import HarvestGuard, QuotaReached, Refusal
+from ntjp_producer.hosp.harvest import HarvestGuard, QuotaReached, Refusal, Tally
 from ntjp_producer.hosp.services import (
     CRITERION_ELEMENTS,
     MAX_RESULTS,
@@ -208,6 +208,11 @@ def _guarded(call: calls.Call, guard: HarvestGuard | None, check: Callable[[], N
         raise
 
 
+def _tally(call: calls.Call, guard: HarvestGuard | None, consumer: ConsumerType) -> Tally | None:
+    """What the register's read fills with the quota's count, if this caller has a quota."""
+    return guard.tally(call.consumer_hsaid, consumer) if guard is not None else None
+
+
 def get_handler(service: HospService, guard: HarvestGuard | None = None) -> Callable[[etree._Element], bytes]:
     r = ns.hosp_responder(GET)
 
@@ -217,7 +222,7 @@ def get_handler(service: HospService, guard: HarvestGuard | None = None) -> Call
         pnr = (request.findtext(f"{{{r}}}personalIdentityNumber") or "").strip()
         call.criteria = {"personalIdentityNumber": pnr}
         call.asked = [pnr]
-        tally = guard.tally(call.consumer_hsaid, consumer) if guard is not None else None
+        tally = _tally(call, guard, consumer)
         items = service.get(pnr, consumer, tally)  # its refusals are answered by the plumbing's one table
         if items is not None:
             _guarded(call, guard, lambda: guard.admit(call.consumer_hsaid, consumer, [pnr], tally=tally))
@@ -244,7 +249,7 @@ def search_handler(service: HospService, guard: HarvestGuard | None = None) -> C
         def screen() -> None:
             _guarded(call, guard, lambda: guard.check_search(criteria.given(), consumer))
 
-        tally = guard.tally(call.consumer_hsaid, consumer) if guard is not None else None
+        tally = _tally(call, guard, consumer)
         found, more = service.search(criteria, consumer, screen=screen, tally=tally)
         returned = [pnr for pnr, _ in found]
         _guarded(call, guard, lambda: guard.admit(call.consumer_hsaid, consumer, returned, tally=tally))
