@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -227,6 +229,27 @@ def test_operations_listener_is_not_on_the_tls_port(ops_server):
     health = requests.get(f"{server.ops_url}/health", timeout=10).json()
     assert health["dbStatus"] == "ok"
 
+
+
+def test_a_client_resetting_the_operations_listener_gets_one_log_line_and_no_traceback(ops_server):
+    """A health checker or scraper that resets its connection (a load balancer's check timing
+    out) costs the listener one structured warning: no traceback in the log, and the next check
+    is answered."""
+    server, _ = ops_server
+    host, port = server.ops_url.removeprefix("http://").rsplit(":", 1)
+    before = server.log_path.read_text()
+    for partial in (b"GET /hea", b"GET /metrics HTTP/1.1\r\nHost: x\r\n"):
+        conn = socket.create_connection((host, int(port)), timeout=5)
+        conn.sendall(partial)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+        conn.close()
+    assert requests.get(f"{server.ops_url}/health", timeout=10).status_code == 200
+    time.sleep(0.5)
+    written = server.log_path.read_text()[len(before):]
+    assert "Traceback" not in written and "Exception occurred during processing" not in written
+    for line in written.splitlines():
+        if "operations listener" in line:
+            assert json.loads(line)["level"] == "warning", line
 
 
 @pytest.mark.once

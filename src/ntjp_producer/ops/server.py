@@ -9,9 +9,11 @@ table, which every worker and node writes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -114,6 +116,16 @@ class Alerts:
                 log.exception("SLA alert check failed")
 
 
+class _Listener(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        """A connection that failed outside a handler's own care (a client resetting it while its
+        request is read): one structured line, not http.server's traceback on stderr."""
+        error = sys.exc_info()[1]
+        log.warning("operations listener: a connection failed", extra={"error": type(error).__name__})
+
+
 def start(
     settings: Settings,
     contracts: list[str],
@@ -150,9 +162,12 @@ def start(
                     self._send(code, "application/json", json.dumps(state).encode())
                 else:
                     self._send(404, "text/plain", b"/ (status), /metrics, /health\n")
+            except ConnectionError:
+                return  # the scraper or checker hung up before its answer was written: nothing to answer
             except Exception:
                 log.exception("operations listener error")
-                self._send(500, "text/plain", b"internal error, see the producer's log\n")
+                with contextlib.suppress(ConnectionError):
+                    self._send(500, "text/plain", b"internal error, see the producer's log\n")
 
         def _send(self, code: int, content_type: str, body: bytes) -> None:
             self.send_response(code)
@@ -165,8 +180,7 @@ def start(
         def log_message(self, *args) -> None:  # quiet: scrapes every 15 s are not news
             pass
 
-    httpd = ThreadingHTTPServer((host, int(port)), Handler)
-    httpd.daemon_threads = True
+    httpd = _Listener((host, int(port)), Handler)
     stop = threading.Event()
     threading.Thread(target=httpd.serve_forever, name="ops-listener", daemon=True).start()
     threading.Thread(target=Alerts(settings, engine).run, args=(stop,), name="ops-alerts", daemon=True).start()
