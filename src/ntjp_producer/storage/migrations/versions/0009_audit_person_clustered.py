@@ -4,11 +4,13 @@ A rowid table with a composite primary key is two B-trees: the rows, in rowid or
 index, which holds every column again. Each person an audited call concerns went into both. A
 ``WITHOUT ROWID`` table is the key's B-tree and nothing else. An IVO search writes a hundred
 persons with its record, so its audit write is one B-tree insert per person instead of two, and
-the database takes less room (the benchmark's file, 50,000 persons and some 480,000 person rows, was 15 % smaller).
-The 100-person search gained 4 % in calls a second, within this machine's noise
-(docs/performance.md). PostgreSQL keeps its heap and key index: it has no such choice.
+the database takes less room (the benchmark's file, 50,000 persons and some 480,000 person rows,
+was 15 % smaller). The 100-person search gained 4 % in calls a second, within this machine's
+noise (docs/performance.md). PostgreSQL keeps its heap and key index: it has no such choice.
 
 The rows are copied as they are, and the append-only triggers are made again on the new table.
+The copy is one pass over the person index, in the upgrade's transaction: on a trail of tens of
+millions of rows it takes minutes and, until it commits, room for a second copy of the index.
 
 Revision ID: 0009_audit_person_clustered
 Revises: 0008_fmb_state_notify
