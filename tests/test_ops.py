@@ -247,9 +247,8 @@ def test_a_client_resetting_the_operations_listener_gets_one_log_line_and_no_tra
     time.sleep(0.5)
     written = server.log_path.read_text()[len(before):]
     assert "Traceback" not in written and "Exception occurred during processing" not in written
-    for line in written.splitlines():
-        if "operations listener" in line:
-            assert json.loads(line)["level"] == "warning", line
+    said = [json.loads(line) for line in written.splitlines() if "operations listener" in line]
+    assert said and all(entry["level"] == "warning" for entry in said), said
 
 
 @pytest.mark.once

@@ -160,8 +160,8 @@ class HospService:
         else:
             params = {**params, **returned_since_params(tally.hsa_id, tally.since, self._engine.dialect.name)}
             rows = db.fetch(self._engine, _PERSON_TALLIED + conditions, params)
-        if tally is not None and rows:
-            tally.used = int(rows[0][3])
+            if rows:
+                tally.used = int(rows[0][3])
         return [(row[0], json.loads(row[1]), db.stored_datetime(row[2])) for row in rows]
 
     def get(self, pnr: str, consumer: ConsumerType, tally: Tally | None = None) -> Items | None:
