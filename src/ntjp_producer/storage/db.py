@@ -22,6 +22,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, configure_mappers, sessionmaker
 
+from ntjp_producer.storage import checkpoint
+
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 0x6E746A70  # "ntjp": the advisory lock every migration takes on PostgreSQL
 
@@ -78,6 +80,8 @@ def _create(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
+            # Checkpoints are taken by a thread of their own (``checkpoint``); this one is the bound.
+            cur.execute(f"PRAGMA wal_autocheckpoint={checkpoint.AUTOCHECKPOINT_PAGES}")
             cur.close()
 
         return engine

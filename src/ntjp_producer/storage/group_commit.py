@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from ntjp_producer.storage import checkpoint
 from ntjp_producer.storage.db import write_durably
 
 
@@ -67,6 +68,9 @@ class GroupCommit:
         self._queue: list[_Ticket] = []
         self._busy = False
         self._lock_file: tuple[int, int] | None = None  # (pid, fd)
+        path = engine.url.database if engine.dialect.name == "sqlite" else None
+        # SQLite's log is copied back by a thread of its own, not inside the commits callers wait for.
+        self._checkpoints = checkpoint.for_database(os.path.abspath(path)) if path and path != ":memory:" else None
         self.batches = 0  # transactions committed or tried, for the benchmark and the tests
         self.items = 0
 
@@ -147,3 +151,5 @@ class GroupCommit:
                 t.event.set()
             if following is not None:
                 following.event.set()
+        if error is None and self._checkpoints is not None:  # after the callers are released
+            self._checkpoints.wrote()
