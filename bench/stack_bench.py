@@ -3,7 +3,8 @@
 For each scenario the producer answers one request first; that answer becomes the floor's canned
 body (bench/floor.py: the same gunicorn worker, threads, TLS and certificate rules). Then the same
 keep-alive mutual-TLS clients (one process each) drive the producer and the floor in turns,
-interleaved, ``--rounds`` times each, for ``--seconds`` a turn. Absolute figures drift on a 2-core
+interleaved, ``--rounds`` times each, for ``--seconds`` a turn, after an uncounted ``--warmup`` turn of
+each. Absolute figures drift on a 2-core
 machine shared by clients and servers; the ratios hold.
 
     .venv/bin/python bench/stack_bench.py [--persons 50000] [--seconds 8] [--rounds 2] [--db URL]
@@ -127,6 +128,10 @@ def scenario(name, server, client, contract, bodies, clients, args, work) -> dic
     floor, floor_port = _floor(server.tls_dir, canned, work)
     producer_lat, floor_lat = [], []
     try:
+        # A turn of each, not counted: both servers' workers have answered, their caches are warm,
+        # and the database has settled after the import, before the first turn that counts.
+        _turn(port, server.tls_dir, client, path, bodies, clients, args.warmup)
+        _turn(floor_port, server.tls_dir, client, path, bodies[:1], clients, args.warmup)
         for _ in range(args.rounds):
             producer_lat += _turn(port, server.tls_dir, client, path, bodies, clients, args.seconds)
             floor_lat += _turn(floor_port, server.tls_dir, client, path, bodies[:1], clients, args.seconds)
@@ -199,6 +204,7 @@ def main() -> int:
     ap.add_argument("--persons", type=int, default=50_000, help="HoSp register size (synthetic)")
     ap.add_argument("--seconds", type=float, default=8.0, help="seconds per turn")
     ap.add_argument("--rounds", type=int, default=2, help="producer/floor turns per scenario")
+    ap.add_argument("--warmup", type=float, default=2.0, help="seconds of an uncounted turn of each first")
     ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite",
                     help="postgres: NTJP_TEST_DATABASE_URL (scripts/with-postgres.sh sets it)")  # fmt: skip
     ap.add_argument("--json", help="also write the rows here")
