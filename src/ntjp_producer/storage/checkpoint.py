@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 AUTOCHECKPOINT_PAGES = 10_000
 # A PASSIVE checkpoint never waits, so under a steady stream of commits the log may never be all
 # copied at a moment no writer is adding to it, and SQLite starts it over only then. Past this
-# many pages the checkpointer waits for that moment (RESTART, bounded by its busy timeout).
+# many pages the checkpointer waits for that moment (RESTART). New writers wait while it does, so
+# it gives up after RESTART_WAIT_SECONDS (a long reader, such as a backup) and tries again later.
 RESTART_PAGES = 2_000
+RESTART_WAIT_SECONDS = 0.05
 INTERVAL_SECONDS = 0.2  # at most five checkpoints a second per process; none while nothing is written
 
 
@@ -63,7 +65,7 @@ class Checkpointer:
 
     def _run(self, wrote: threading.Event) -> None:
         failing = False
-        conn = sqlite3.connect(self.path, timeout=1.0, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(self.path, timeout=RESTART_WAIT_SECONDS, isolation_level=None, check_same_thread=False)
         try:
             while True:
                 wrote.wait()
