@@ -3,9 +3,8 @@
 For each scenario the producer answers one request first; that answer becomes the floor's canned
 body (bench/floor.py: the same gunicorn worker, threads, TLS and certificate rules). Then the same
 keep-alive mutual-TLS clients (one process each) drive the producer and the floor in turns,
-interleaved, ``--rounds`` times each, for ``--seconds`` a turn, after an uncounted ``--warmup`` turn of
-each. Absolute figures drift on a 2-core
-machine shared by clients and servers; the ratios hold.
+interleaved, ``--rounds`` times each, for ``--seconds`` a turn, after an uncounted ``--warmup`` turn
+of each. Absolute figures drift on a 2-core machine shared by clients and servers; the ratios hold.
 
     .venv/bin/python bench/stack_bench.py [--persons 50000] [--seconds 8] [--rounds 2] [--db URL]
     make bench     # SQLite, then a PostgreSQL server it starts (scripts/with-postgres.sh)

@@ -56,7 +56,7 @@ def test_the_checkpointer_copies_committed_records_into_the_database_file(tmp_pa
     assert _wait_for(lambda: in_file_alone() == 4000), f"{in_file_alone()} of 4000 rows copied into the file"
 
 
-def test_a_failing_checkpoint_is_logged_once_and_commits_go_on(tmp_path, caplog):
+def test_a_failing_checkpoint_is_logged_once_and_never_raised_to_the_committing_caller(tmp_path, caplog):
     not_a_database = tmp_path / "x.db"
     not_a_database.write_bytes(b"this is not an SQLite database" * 200)
     copies = checkpoint.Checkpointer(str(not_a_database), interval=0.01)

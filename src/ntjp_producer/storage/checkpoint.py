@@ -71,10 +71,11 @@ class Checkpointer:
                 wrote.wait()
                 wrote.clear()
                 try:
-                    _busy, pages, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    busy, pages, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     if pages > RESTART_PAGES:
                         conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
-                    self.checkpoints += 1
+                    if not busy:  # busy: another process's checkpoint was running, which will do
+                        self.checkpoints += 1
                     failing = False
                 except sqlite3.Error as exc:  # a busy or vanished file: the automatic checkpoint still bounds the log
                     if not failing:

@@ -69,8 +69,10 @@ class GroupCommit:
         self._busy = False
         self._lock_file: tuple[int, int] | None = None  # (pid, fd)
         path = engine.url.database if engine.dialect.name == "sqlite" else None
-        # SQLite's log is copied back by a thread of its own, not inside the commits callers wait for.
-        self._checkpoints = checkpoint.for_database(os.path.abspath(path)) if path and path != ":memory:" else None
+        # A SQLite database file (not in memory): its writers' lock, and its log copied back by a
+        # thread of its own, not inside the commits callers wait for.
+        self._file = os.path.abspath(path) if path and path != ":memory:" else None
+        self._checkpoints = checkpoint.for_database(self._file) if self._file else None
         self.batches = 0  # transactions committed or tried, for the benchmark and the tests
         self.items = 0
 
@@ -97,12 +99,11 @@ class GroupCommit:
         on a file beside the database wakes the next writer the moment the last one is done. The
         database's lock (and its timeout) still applies behind it to every other writer.
         """
-        path = self._engine.url.database if self._engine.dialect.name == "sqlite" else None
-        if not path or path == ":memory:":
+        if self._file is None:
             yield
             return
         if self._lock_file is None or self._lock_file[0] != os.getpid():  # a lock of our own after fork
-            fd = os.open(path + ".writers", os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(self._file + ".writers", os.O_RDWR | os.O_CREAT, 0o600)
             self._lock_file = (os.getpid(), fd)
         fd = self._lock_file[1]
         fcntl.flock(fd, fcntl.LOCK_EX)
