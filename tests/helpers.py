@@ -290,6 +290,18 @@ def new_database(tmp_path: Path) -> tuple[str, callable]:
     return admin.set(database=name).render_as_string(hide_password=False), drop
 
 
+def metrics_once(ops_url: str, name: str, at_least: float, seconds: float = 10, **labels: str) -> str:
+    """The operations listener's /metrics once ``name`` (with ``labels``) sums to ``at_least``, or after
+    ``seconds``: a call is measured when gunicorn closes its body, just after the client has read it,
+    so a scrape right after an answer may not count that call yet (the caller asserts on what it gets)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        text = requests.get(f"{ops_url}/metrics", timeout=10).text
+        if metric_sum(text, name, **labels) >= at_least or time.monotonic() > deadline:
+            return text
+        time.sleep(0.1)
+
+
 def metric_sum(text: str, name: str, **labels: str) -> float:
     """Sum of a Prometheus metric's samples whose labels include all those given."""
     total = 0.0

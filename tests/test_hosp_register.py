@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from ntjp_producer.hosp.names import name_key
 from ntjp_producer.storage import db
-from tests.helpers import fault_of, metric_sum
+from tests.helpers import fault_of, metric_sum, metrics_once
 from tests.hosp_client import HSA, items_in, more_results, persons, pnr_of
 from tests.hosp_data import FULL, NOT_IN_REGISTER, OSTBERG, OSTROM_O, OSTROM_PLAIN, REVOKED, SAMORDNING, records
 
@@ -202,16 +202,18 @@ def test_hosp_calls_are_measured_by_consumer_type_and_route(hosp, hosp_server):
     def count(text: str, **labels) -> float:
         return metric_sum(text, "ntjp_calls_by_consumer_total", **labels)
 
+    contract = {"service": "hosp", "contract": "GetHealthcareProfessional"}
     before = requests.get(f"{hosp_server.ops_url}/metrics", timeout=10).text
     hosp.get(OSTBERG, client="socialnamnd")
     hosp.get(OSTBERG, via_platform_for="socialnamnd")
     hosp.get(OSTBERG, client="unknown")
-    after = requests.get(f"{hosp_server.ops_url}/metrics", timeout=10).text
-    social = {"service": "hosp", "contract": "GetHealthcareProfessional", "consumer_type": "social_services"}
+    after = metrics_once(hosp_server.ops_url, "ntjp_calls_total",
+                         metric_sum(before, "ntjp_calls_total", **contract) + 3, **contract)  # fmt: skip
+    social = {**contract, "consumer_type": "social_services"}
     assert count(after, route="direct", **social) - count(before, route="direct", **social) == 1
     assert count(after, route="platform", **social) - count(before, route="platform", **social) == 1
-    refused = {"service": "hosp", "contract": "GetHealthcareProfessional", "outcome": "refused"}
-    assert metric_sum(after, "ntjp_calls_total", **refused) >= 1
+    refused = {**contract, "outcome": "refused"}
+    assert metric_sum(after, "ntjp_calls_total", **refused) - metric_sum(before, "ntjp_calls_total", **refused) == 1
 
 
 @pytest.mark.parametrize(
