@@ -8,11 +8,11 @@ before any query runs. Plain Python: no SOAP here.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -118,6 +118,8 @@ def items_of(record: dict[str, Any], imported_at: dt.datetime | None = None,
 
 def visible(items: Items, consumer: ConsumerType) -> Items:
     allowed = VISIBLE_ITEMS[consumer]
+    if items.keys() <= allowed:  # built for this consumer already (``items_of``'s ``only``)
+        return items
     return {n: v for n, v in items.items() if n in allowed}
 
 
@@ -162,7 +164,8 @@ class HospService:
             rows = db.fetch(self._engine, _PERSON_TALLIED + conditions, params)
             if rows:
                 tally.used = int(rows[0][3])
-        return [(row[0], json.loads(row[1]), db.stored_datetime(row[2])) for row in rows]
+        # orjson: a third of json's time for a record, the larger part of a 100-person search's reading.
+        return [(row[0], orjson.loads(row[1]), db.stored_datetime(row[2])) for row in rows]
 
     def get(self, pnr: str, consumer: ConsumerType, tally: Tally | None = None) -> Items | None:
         """Raises InvalidCriteria for a malformed number (check digit included). ``tally``, if
