@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from ntjp_producer.hosp import codes, personnummer
 
 
@@ -44,8 +46,8 @@ _REQUIRED = {"personnummer", "fornamn", "efternamn"}
 def parse_line(text: str, *, allow_deletion: bool) -> dict[str, Any] | Deletion:
     """One extract line as a normalised record (or a deletion); raises _Bad with the reason."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        data = orjson.loads(text)  # a third of json's time; stricter too (no NaN, no lone surrogates)
+    except orjson.JSONDecodeError as exc:
         raise _Bad(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(data, dict):
         raise _Bad("a line must be one JSON object")

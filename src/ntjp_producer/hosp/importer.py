@@ -9,13 +9,13 @@ extract, and a full extract's deletion of the old register is undone with it.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -71,7 +71,7 @@ class _Writer:
             self.dbapi.execute(f"PRAGMA cache_size = {int(self.default_cache)}")
 
     def __call__(self, people: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
-        records = [(p["pnr"], json.dumps(p["record"], ensure_ascii=False)) for p in people]
+        records = [(p["pnr"], orjson.dumps(p["record"]).decode()) for p in people]
         search = [tuple(r[c] for c in _SEARCH_COLUMNS) for r in rows]
         if self.dialect == "postgresql":
             with self.dbapi.cursor() as cur:
