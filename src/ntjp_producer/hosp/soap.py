@@ -234,16 +234,21 @@ def get_handler(service: HospService, guard: HarvestGuard | None = None) -> Call
 
 def search_handler(service: HospService, guard: HarvestGuard | None = None) -> Callable[[etree._Element], bytes]:
     r = ns.hosp_responder(SEARCH)
+    fields = {f"{{{r}}}{element}": field for field, element in CRITERION_ELEMENTS.items()}
+    max_results_tag = f"{{{r}}}maxResults"
 
     def handle(request: etree._Element) -> bytes:
         call = calls.current.get()
         consumer = _consumer(call)
+        # One pass over the request's children: the schema has allowed each element once at most.
         values: dict[str, Any] = {}
-        for field, element in CRITERION_ELEMENTS.items():
-            value = request.findtext(f"{{{r}}}{element}")
-            if value is not None:
-                values[field] = value.strip()
-        max_results = request.findtext(f"{{{r}}}maxResults")  # the schema has made it an int 1-100
+        max_results = None
+        for child in request:
+            field = fields.get(child.tag)
+            if field is not None:
+                values[field] = (child.text or "").strip()
+            elif child.tag == max_results_tag:
+                max_results = child.text  # the schema has made it an int 1-100
         criteria = Criteria(**values, max_results=int(max_results) if max_results else MAX_RESULTS)
         call.criteria = criteria.given() | ({"maxResults": criteria.max_results} if max_results else {})
         def screen() -> None:
