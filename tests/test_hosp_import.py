@@ -69,6 +69,7 @@ def _unknown_profession(line: str) -> str:
         (57, _bad_check_digit, "check digit is wrong"),
         (123, _unknown_profession, "unknown code \"ZZ\" in HSA Legitimerad yrkesgrupp"),
         (301, lambda line: line[:40], "not valid JSON"),
+        (302, lambda line: line[:-1] + ', "mellannamn": NaN}', "not valid JSON"),  # JSON has no NaN
         (4, lambda line: line.replace('"kon": "2"', '"kon": "K"'), "KV Kön"),
         (3, lambda line: line.replace("1960-06-01", "1960-13-01"), "must be a date"),
     ],
