@@ -70,6 +70,7 @@ def _unknown_profession(line: str) -> str:
         (123, _unknown_profession, "unknown code \"ZZ\" in HSA Legitimerad yrkesgrupp"),
         (301, lambda line: line[:40], "not valid JSON"),
         (302, lambda line: line[:-1] + ', "mellannamn": NaN}', "not valid JSON"),  # JSON has no NaN
+        (303, lambda line: line.replace('"fornamn": "', '"fornamn": "\\ud800', 1), "not valid JSON"),  # lone surrogate
         (4, lambda line: line.replace('"kon": "2"', '"kon": "K"'), "KV Kön"),
         (3, lambda line: line.replace("1960-06-01", "1960-13-01"), "must be a date"),
     ],
