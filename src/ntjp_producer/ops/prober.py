@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_FLUSH_SECONDS = 10.0  # at a stop, how long the rounds already made may take to be written
+
 _ENVELOPE = (
     f'<s:Envelope xmlns:s="{ns.SOAP11_ENV}"><s:Header><la:LogicalAddress xmlns:la="{ns.REGISTRY}">{{la}}'
     "</la:LogicalAddress></s:Header><s:Body>{body}</s:Body></s:Envelope>"
@@ -195,7 +197,7 @@ class Prober:
                     due = time.monotonic() + step
         finally:
             rounds.put(None)
-            writer.join(timeout=max(1.0, step))
+            writer.join(timeout=max(_FLUSH_SECONDS, step))
 
 
 def start(settings: Settings) -> multiprocessing.process.BaseProcess:
@@ -220,6 +222,10 @@ def _main(settings: Settings, master: int) -> None:
     # watch below, or the master's exit), not with a KeyboardInterrupt traceback of its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop = threading.Event()
+    # The master's exit terminates its daemon children (SIGTERM): without this handler the rounds
+    # made but not yet written (all of them, while a busy machine's writer is still importing
+    # SQLAlchemy) were lost with the process, and the report counted that time as down.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
     def watch_master() -> None:  # the master gone (even killed): so is its prober
         while not stop.wait(1.0):
