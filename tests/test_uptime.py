@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -112,16 +113,47 @@ def test_rounds_made_before_a_stop_are_written_after_it(tls_dir, tmp_path):
             process = prober.start(settings)
             time.sleep(4)  # rounds made and queued, the writer waiting on the lock
             process.terminate()
-            process.join(0.5)
-        process.join(15)
+            time.sleep(0.5)
+        process.wait(15)
         with engine.connect() as conn:
             rows = conn.execute(select(ops_probe.c.ok, ops_probe.c.detail)).all()
     finally:
         engine.dispose()
         drop()
-    assert process.exitcode == 0, "stopped, not killed"
+    assert process.returncode == 0, "stopped, not killed"
     assert rows, "the rounds made before the stop were lost"
     assert all(not ok and "ConnectionRefusedError" in detail for ok, detail in rows), rows
+
+
+def test_a_worker_leaving_does_not_stop_the_probes(tls_dir, tmp_path, monkeypatch):
+    """A worker leaves on a reload or a restart while the master and the node stay up: the probe
+    rounds go on. When the prober was a ``multiprocessing`` child, every worker inherited the master's
+    list of such children and terminated the prober at its own exit (with a traceback in the log),
+    and the node was probed no more: counted as down from then on."""
+    import os
+    import signal
+
+    url, drop = new_database(tmp_path)
+    db.migrate(url)
+    import_release(db.session_factory(url), SAMPLE)
+    monkeypatch.setenv("NTJP_PROBE_SECONDS", "1")
+    log = tmp_path / "server.log"
+    server = start_server(url, tls_dir, log)
+    try:
+        children = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True).stdout
+        workers = [int(pid) for pid in children.split()  # forked from the master: its command line
+                   if b"\0serve\0" in Path(f"/proc/{pid}/cmdline").read_bytes()]  # fmt: skip
+        assert len(workers) == 2, children
+        time.sleep(2)
+        os.kill(workers[0], signal.SIGTERM)  # a worker's own graceful exit; the master starts another
+        left = dt.datetime.now(dt.UTC)
+        time.sleep(4)
+        after = [r for r in _rounds(url, left) if not r.startswith("-")]
+    finally:
+        stop_server(server)
+        drop()
+    assert len(after) >= 2 and all(" ok " in r for r in after), after
+    assert "Traceback" not in log.read_text(), "a worker's exit logged a traceback"
 
 
 def _rounds(url: str, stopped_at: dt.datetime) -> list[str]:

@@ -5,9 +5,12 @@ are recorded nowhere. So the gunicorn master of each node calls, like the platfo
 contract's PingForConfiguration (and FMB's GetVersions) over mutual TLS on the public address, and
 writes one row per round: answered correctly within the SLA target, or not, and why.
 
-The prober is its own small process, started (spawned, not forked) by the master: the master forks
-workers, and a fork while one of its threads is inside OpenSSL could leave a worker with a lock
-nobody will release. It stops when the master does.
+The prober is its own small process, started (a new interpreter, not a fork) by the master: the
+master forks workers, and a fork while one of its threads is inside OpenSSL could leave a worker
+with a lock nobody will release. It is a plain child process, not a ``multiprocessing`` one: the
+workers inherit ``multiprocessing``'s list of the master's children, and a worker leaving (a
+reload, a restart) terminated the prober from that list at its own exit, after which the node was
+probed no more. It stops when the master does: at the master's exit, or when it sees the master gone.
 
 Uptime (``sla.uptime``) is then the share of probe intervals in service hours, since monitoring
 began, in which some node's round succeeded. An interval with no row at all (every node down, or
@@ -16,15 +19,18 @@ the whole site) counts as down: nothing is assumed up that was not seen up.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import http.client
 import logging
-import multiprocessing
 import os
+import pickle
 import queue
 import signal
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -200,12 +206,32 @@ class Prober:
             writer.join(timeout=max(_FLUSH_SECONDS, step))
 
 
-def start(settings: Settings) -> multiprocessing.process.BaseProcess:
-    process = multiprocessing.get_context("spawn").Process(
-        target=_main, args=(settings, os.getpid()), name="ntjp-prober", daemon=True
+def start(settings: Settings) -> subprocess.Popen:
+    """The prober's process, given its settings over a pipe; stopped (SIGTERM, then waited for while
+    it writes the rounds it has made) when this process exits, and by nobody else."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from ntjp_producer.ops.prober import child; child()"], stdin=subprocess.PIPE
     )
-    process.start()
+    process.stdin.write(pickle.dumps((settings, os.getpid())))
+    process.stdin.close()
+    atexit.register(_stop, process, os.getpid())
     return process
+
+
+def _stop(process: subprocess.Popen, master: int) -> None:
+    if os.getpid() != master:  # a worker forked from the master has this handler too: not its child
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=_FLUSH_SECONDS + 5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def child() -> None:
+    """The prober process's entry: its settings and its master's pid from the pipe, from the master."""
+    settings, master = pickle.load(sys.stdin.buffer)  # noqa: S301 - written by our own master, above
+    _main(settings, master)
 
 
 def _engine(url: str) -> Engine:
@@ -222,7 +248,7 @@ def _main(settings: Settings, master: int) -> None:
     # watch below, or the master's exit), not with a KeyboardInterrupt traceback of its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop = threading.Event()
-    # The master's exit terminates its daemon children (SIGTERM): without this handler the rounds
+    # The master's exit stops the prober with SIGTERM (``_stop``): without this handler the rounds
     # made but not yet written (all of them, while a busy machine's writer is still importing
     # SQLAlchemy) were lost with the process, and the report counted that time as down.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
