@@ -266,6 +266,26 @@ def stop_server(server: Server) -> None:
         server.process.kill()
 
 
+def until(condition, seconds: float):
+    """``condition()``'s first true value within ``seconds``, else its last (false) one."""
+    deadline = time.monotonic() + seconds
+    while not (value := condition()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return value
+
+
+def workers_of(server: Server) -> set[int]:
+    """The pids of the server's gunicorn workers (forked from the master: its command line), not of
+    its other children (the prober)."""
+    children = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True).stdout
+    found = set()
+    for pid in children.split():
+        with contextlib.suppress(OSError):  # one that has just left
+            if b"\0serve\0" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.add(int(pid))
+    return found
+
+
 def new_database(tmp_path: Path) -> tuple[str, callable]:
     """A fresh, empty database: a new PostgreSQL database when NTJP_TEST_DATABASE_URL is set."""
     pg = os.environ.get("NTJP_TEST_DATABASE_URL")

@@ -9,14 +9,13 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from ntjp_producer.fmb.importer import import_release
 from ntjp_producer.storage import db
-from tests.helpers import SAMPLE, new_database, start_server, stop_server
+from tests.helpers import SAMPLE, new_database, start_server, stop_server, until, workers_of
 
 pytestmark = pytest.mark.slow
 
@@ -125,11 +124,12 @@ def test_rounds_made_before_a_stop_are_written_after_it(tls_dir, tmp_path):
     assert all(not ok and "ConnectionRefusedError" in detail for ok, detail in rows), rows
 
 
-def test_a_worker_leaving_does_not_stop_the_probes(tls_dir, tmp_path, monkeypatch):
-    """A worker leaves on a reload or a restart while the master and the node stay up: the probe
-    rounds go on. When the prober was a ``multiprocessing`` child, every worker inherited the master's
-    list of such children and terminated the prober at its own exit (with a traceback in the log),
-    and the node was probed no more: counted as down from then on."""
+def test_a_reload_does_not_stop_the_probes(tls_dir, tmp_path, monkeypatch):
+    """``systemctl reload`` (SIGHUP to the master): gunicorn starts new workers and retires the old
+    ones while the master, and the node, stay up, so the probe rounds go on. When the prober was a
+    ``multiprocessing`` child, every worker inherited the master's list of such children and
+    terminated the prober at its own exit (with a traceback in the log): after a reload, or any
+    worker's restart, the node was probed no more and counted as down from then on."""
     import os
     import signal
 
@@ -139,21 +139,21 @@ def test_a_worker_leaving_does_not_stop_the_probes(tls_dir, tmp_path, monkeypatc
     monkeypatch.setenv("NTJP_PROBE_SECONDS", "1")
     log = tmp_path / "server.log"
     server = start_server(url, tls_dir, log)
+
     try:
-        children = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True).stdout
-        workers = [int(pid) for pid in children.split()  # forked from the master: its command line
-                   if b"\0serve\0" in Path(f"/proc/{pid}/cmdline").read_bytes()]  # fmt: skip
-        assert len(workers) == 2, children
-        time.sleep(2)
-        os.kill(workers[0], signal.SIGTERM)  # a worker's own graceful exit; the master starts another
-        left = dt.datetime.now(dt.UTC)
+        time.sleep(2)  # rounds before the reload
+        old = until(lambda: len(found := workers_of(server)) == 2 and found, 10)  # it answers once one is up
+        assert old, "two workers"
+        os.kill(server.process.pid, signal.SIGHUP)
+        assert until(lambda: not (found := workers_of(server)) & old and len(found) == 2, 20), "old workers replaced"
+        reloaded = dt.datetime.now(dt.UTC)
         time.sleep(4)
-        after = [r for r in _rounds(url, left) if not r.startswith("-")]
+        after = [r for r in _rounds(url, reloaded) if not r.startswith("-")]
     finally:
         stop_server(server)
         drop()
     assert len(after) >= 2 and all(" ok " in r for r in after), after
-    assert "Traceback" not in log.read_text(), "a worker's exit logged a traceback"
+    assert "Traceback" not in log.read_text(), "the reload logged a traceback"
 
 
 def _rounds(url: str, stopped_at: dt.datetime) -> list[str]:

@@ -194,5 +194,12 @@ def server(settings: Settings):
     """The producer under gunicorn, assembled: its application and its operations listener."""
     from ntjp_producer.transport.server import ProducerServer
 
+    check = None
+    if settings.service == "hosp":
+        from ntjp_producer.hosp.access import load_registry
+
+        def check() -> None:  # what a new HoSp worker reads besides the certificates
+            load_registry(settings.consumers_path)
+
     return ProducerServer(settings, create_app, plain=settings.service in PLAIN_HTTP_SERVICES,
-                          on_ready=start_operations(settings))  # fmt: skip
+                          on_ready=start_operations(settings), check=check)  # fmt: skip

@@ -40,13 +40,14 @@ class ProducerServer(BaseApplication):
         *,
         plain: bool = False,
         on_ready: Callable[[Callable[[], bool]], None] | None = None,
+        check: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.load_app = load_app
         self.on_ready = on_ready
+        self.check = check
         self.plain = plain
-        if not self.plain:
-            tls.server_context(settings.tls_dir)  # fail before forking if the certificates are missing
+        self.check_workers_can_boot()  # fail before forking if the certificates are missing
         # Prometheus multi-process mode: each worker writes its own files here, the operations
         # listener in the master sums them. Must be set before prometheus_client is imported.
         # A folder made here is this run's only (the per-minute figures in the database are what last):
@@ -57,6 +58,14 @@ class ProducerServer(BaseApplication):
         # Set by the master when it starts draining; the workers it forks share the page.
         self.draining = multiprocessing.RawValue("b", 0)
         super().__init__()
+
+    def check_workers_can_boot(self) -> None:
+        """What every new worker reads, read here first: the TLS files and what ``check`` reads (the
+        HoSp consumer registry). Raises what a worker would have failed with."""
+        if not self.plain:
+            tls.server_context(self.settings.tls_dir)
+        if self.check is not None:
+            self.check()
 
     def run(self) -> None:
         master = os.getpid()
@@ -130,6 +139,21 @@ class _DrainingArbiter(Arbiter):
     """gunicorn's master, with SIGTERM starting a drain first (see the module's docstring)."""
 
     _drain_timer: threading.Timer | None = None
+
+    def handle_hup(self) -> None:
+        """SIGHUP (``systemctl reload``): new workers, which read the certificates and the consumer
+        registry again, and the old ones retired gracefully; but only if a new worker can boot.
+        With a file broken, every new worker failed and gunicorn stopped the whole node, the old
+        workers with it. Refused, the node goes on serving with what its workers have."""
+        try:
+            self.app.check_workers_can_boot()
+        except Exception as exc:
+            logging.getLogger("ntjp_producer.transport").error(
+                "reload refused: a new worker could not boot; the running workers go on as they are",
+                extra={"event": "reload_refused", "error": str(exc)[:500]},
+            )
+            return
+        super().handle_hup()
 
     def handle_term(self) -> None:
         seconds = self.app.settings.drain_seconds
