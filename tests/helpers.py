@@ -266,7 +266,7 @@ def stop_server(server: Server) -> None:
         server.process.kill()
 
 
-def until(condition, seconds: float):
+def until(condition, seconds: float = 10.0):
     """``condition()``'s first true value within ``seconds``, else its last (false) one."""
     deadline = time.monotonic() + seconds
     while not (value := condition()) and time.monotonic() < deadline:
@@ -284,6 +284,12 @@ def workers_of(server: Server) -> set[int]:
             if b"\0serve\0" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 found.add(int(pid))
     return found
+
+
+def booted_workers(server: Server, count: int = 2, seconds: float = 15) -> set[int]:
+    """The worker pids once ``count`` are up (a server answers as soon as its first one is), or
+    those there are after ``seconds``."""
+    return until(lambda: len(found := workers_of(server)) >= count and found, seconds) or workers_of(server)
 
 
 def new_database(tmp_path: Path) -> tuple[str, callable]:

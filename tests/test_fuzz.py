@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import random
 import re
-import time
-from pathlib import Path
 
 import pytest
 import requests
 
-from tests.helpers import envelope
+from tests.helpers import booted_workers, envelope
 
 pytestmark = pytest.mark.slow
 SEED = 20261123
@@ -90,21 +88,10 @@ def mutate(rng: random.Random, contract: str, text: str) -> tuple[bytes, dict]:
     return data, headers
 
 
-def _workers(process, expected: int = 2) -> set[int]:
-    """The gunicorn master's worker processes, once all ``expected`` have booted."""
-    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
-    deadline = time.monotonic() + 15
-    while True:
-        pids = {int(p) for p in children.read_text().split()}
-        if len(pids) >= expected or time.monotonic() > deadline:
-            return pids
-        time.sleep(0.1)
-
-
 def _fuzz(server, seeds, count: int, client: str) -> dict[str, int]:
     rng = random.Random(SEED)
     session = server.session(client)
-    before = _workers(server.process)
+    before = booted_workers(server)
     log_from = server.log_path.stat().st_size  # other tests on this server may have provoked failures
     outcomes: dict[str, int] = {}
     for i in range(count):
@@ -129,7 +116,7 @@ def _fuzz(server, seeds, count: int, client: str) -> dict[str, int]:
             assert 400 <= r.status_code < 500, (i, r.status_code, r.text[:200])
             outcome = f"HTTP {r.status_code}"
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    assert _workers(server.process) == before, "no worker restarted"
+    assert booted_workers(server) == before, "no worker restarted"
     with open(server.log_path, encoding="utf-8") as fh:
         fh.seek(log_from)
         log = fh.read()

@@ -12,7 +12,7 @@ import signal
 
 import pytest
 
-from tests.helpers import fault_of, start_server, stop_server, until, workers_of
+from tests.helpers import booted_workers, fault_of, start_server, stop_server, until, workers_of
 from tests.hosp_client import HospClient, persons, pnr_of
 from tests.hosp_data import FULL
 
@@ -34,8 +34,8 @@ def test_a_reload_reads_the_registry_again_and_one_that_would_not_boot_is_refuse
         os.kill(server.process.pid, signal.SIGHUP)
 
     try:
-        before = until(lambda: len(found := workers_of(server)) == 2 and found, 10)
-        assert before, "two workers"
+        before = booted_workers(server)
+        assert len(before) == 2, before
         assert [pnr_of(p) for p in persons(hosp.get(FULL))] == [FULL], "the region is a consumer"
 
         registry.write_text(registry.read_text().replace(REGION, ""))  # the region's agreement ended

@@ -15,7 +15,7 @@ import pytest
 
 from ntjp_producer.fmb.importer import import_release
 from ntjp_producer.storage import db
-from tests.helpers import SAMPLE, new_database, start_server, stop_server, until, workers_of
+from tests.helpers import SAMPLE, booted_workers, new_database, start_server, stop_server, until, workers_of
 
 pytestmark = pytest.mark.slow
 
@@ -142,8 +142,8 @@ def test_a_reload_does_not_stop_the_probes(tls_dir, tmp_path, monkeypatch):
 
     try:
         time.sleep(2)  # rounds before the reload
-        old = until(lambda: len(found := workers_of(server)) == 2 and found, 10)  # it answers once one is up
-        assert old, "two workers"
+        old = booted_workers(server)
+        assert len(old) == 2, old
         os.kill(server.process.pid, signal.SIGHUP)
         assert until(lambda: not (found := workers_of(server)) & old and len(found) == 2, 20), "old workers replaced"
         reloaded = dt.datetime.now(dt.UTC)

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from ntjp_producer.storage import checkpoint, db
 from ntjp_producer.storage.group_commit import GroupCommit
+from tests.helpers import until
 
 
 def _wide_insert(conn, items):
@@ -23,15 +24,6 @@ def _wide_insert(conn, items):
     for item in items:
         cur.executemany("INSERT INTO t VALUES (?, ?)", [(f"{random.random():.15f}", item) for _ in range(100)])
     cur.close()
-
-
-def _wait_for(predicate, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def test_the_checkpointer_copies_committed_records_into_the_database_file(tmp_path):
@@ -44,7 +36,7 @@ def test_the_checkpointer_copies_committed_records_into_the_database_file(tmp_pa
     for n in range(40):  # well past SQLite's default automatic checkpoint of 1,000 pages
         group.submit(f"r{n}")
     copies = checkpoint.for_database(str(path))
-    assert _wait_for(lambda: copies.checkpoints > 0), "no checkpoint was taken after the commits"
+    assert until(lambda: copies.checkpoints > 0), "no checkpoint was taken after the commits"
 
     def in_file_alone() -> int:
         """The rows the database file holds without its log: what the checkpoints have copied."""
@@ -53,7 +45,7 @@ def test_the_checkpointer_copies_committed_records_into_the_database_file(tmp_pa
         with sqlite3.connect(alone) as conn:
             return conn.execute("SELECT COUNT(*) FROM t").fetchone()[0]
 
-    assert _wait_for(lambda: in_file_alone() == 4000), f"{in_file_alone()} of 4000 rows copied into the file"
+    assert until(lambda: in_file_alone() == 4000), f"{in_file_alone()} of 4000 rows copied into the file"
 
 
 def test_a_failing_checkpoint_is_logged_once_and_never_raised_to_the_committing_caller(tmp_path, caplog):
@@ -79,14 +71,14 @@ def test_a_forked_worker_checkpoints_from_a_thread_of_its_own(tmp_path):
         conn.execute("CREATE TABLE t (k TEXT)")
     copies = checkpoint.Checkpointer(str(path), interval=0.01)
     copies.wrote()
-    assert _wait_for(lambda: copies.checkpoints >= 1)
+    assert until(lambda: copies.checkpoints >= 1)
     child = os.fork()
     if child == 0:  # pragma: no cover - the child reports through its exit status
         ok = False
         try:
             before = copies.checkpoints
             copies.wrote()
-            ok = _wait_for(lambda: copies.checkpoints > before, 5.0)
+            ok = until(lambda: copies.checkpoints > before, 5.0)
         finally:
             os._exit(0 if ok else 1)
     _, status = os.waitpid(child, 0)
