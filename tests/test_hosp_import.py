@@ -176,3 +176,63 @@ def test_generate_is_deterministic_and_valid(tmp_path):
         assert result.returncode == 0 and "the register holds 300 persons" in result.stdout, result.stderr
     finally:
         drop()
+
+
+def _refusal(url: str, path, delta: bool, processes: int) -> tuple[int, str]:
+    from ntjp_producer.hosp.extract import ExtractError
+    from ntjp_producer.hosp.importer import import_extract
+
+    with pytest.raises(ExtractError) as refused:
+        import_extract(db.session_factory(url), str(path), delta=delta, processes=processes)
+    return refused.value.line, refused.value.reason
+
+
+def test_parsing_processes_refuse_and_load_exactly_as_one_process(register, tmp_path, monkeypatch):
+    """A large extract is parsed by processes of their own (hosp/importer.py); the CLI tests above
+    use small files, parsed in the importing process. Here the same extract is cut into parts of 50
+    lines, several parsed at once, and both ways must name the same line and load the same register."""
+    from ntjp_producer.hosp import importer
+
+    server, extract, _ = register
+    monkeypatch.setattr(importer, "BATCH", 50)
+    lines = extract.read_bytes().splitlines(keepends=True)
+    assert len(lines) > 8 * 50, "enough parts to keep both processes busy"
+    before = _dump(server.db_url)
+
+    def broken(name: str, number: int, line: bytes) -> str:
+        path = tmp_path / name
+        path.write_bytes(b"".join([*lines[: number - 1], line, *lines[number:]]))
+        return str(path)
+
+    cases = [
+        (broken("check-digit.jsonl", 357, _bad_check_digit(lines[356].decode()).encode() + b"\n"),
+         357, "check digit is wrong"),
+        (broken("latin-1.jsonl", 201, lines[200].replace(b'"fornamn": "', '"fornamn": "Å'.encode("latin-1"), 1)),
+         201, "the file is not UTF-8"),
+        (broken("repeated.jsonl", 380, lines[20]), 380, "the same personnummer appears on an earlier line"),
+    ]  # fmt: skip
+    for path, number, reason in cases:
+        for delta in (False, True):
+            refusals = {processes: _refusal(server.db_url, path, delta, processes) for processes in (0, 2)}
+            assert refusals[0] == refusals[2], (path, delta)
+            assert refusals[2][0] == number and reason in refusals[2][1], (path, delta, refusals)
+    assert _dump(server.db_url) == before
+
+    # A good extract, then a delta that changes one person and removes another, loads the same both ways.
+    full = next(r for r in records(extract) if r["personnummer"] == FULL)
+    full["efternamn"] = "Ängström-Ek"
+    delta = tmp_path / "delta.jsonl"
+    delta.write_text(json.dumps({"personnummer": OSTBERG, "raderad": True}) + "\n" + "\n" * 120
+                     + json.dumps(full, ensure_ascii=False) + "\n", encoding="utf-8")  # fmt: skip
+    dumps = {}
+    for processes in (0, 2):
+        url, drop = new_database(tmp_path)
+        try:
+            db.migrate(url)
+            loaded = importer.import_extract(db.session_factory(url), str(extract), processes=processes)
+            changed = importer.import_extract(db.session_factory(url), str(delta), delta=True, processes=processes)
+            dumps[processes] = (loaded.persons, changed.upserted, changed.deleted, changed.lines, _dump(url))
+        finally:
+            drop()
+    assert dumps[0] == dumps[2]
+    assert dumps[2][:4] == (len(records(extract)), 1, 1, 122)

@@ -231,25 +231,40 @@ def _underskoterska(value: Any) -> dict | None:
     return {"utfardad": _iso_date(v.get("utfardad"), "underskoterska.utfardad")}
 
 
-def read(path: str, *, delta: bool):
-    """Yield (line number, record or Deletion); raise ExtractError at the first bad line."""
-    source = str(path)
-    seen: set[str] = set()
-    number = 0
-    try:
-        with open(path, encoding="utf-8") as fh:
-            for text in fh:
-                number += 1
-                if not text.strip():
-                    continue
-                try:
-                    item = parse_line(text, allow_deletion=delta)
-                except _Bad as exc:
-                    raise ExtractError(source, number, str(exc)) from None
-                pnr = item.pnr if isinstance(item, Deletion) else item["personnummer"]
-                if pnr in seen:
-                    raise ExtractError(source, number, "the same personnummer appears on an earlier line")
-                seen.add(pnr)
-                yield number, item
-    except UnicodeDecodeError:
-        raise ExtractError(source, number + 1, "the file is not UTF-8") from None
+Item = dict[str, Any] | Deletion
+
+
+Failure = tuple[int, str]  # a bad line's number and the reason
+
+
+def parse_lines(first: int, lines: list[bytes], *, delta: bool) -> tuple[list[tuple[int, Item]], Failure | None]:
+    """Lines of an extract, numbered from ``first``, as (line number, record or Deletion); blank
+    lines are skipped. Parsing stops at the first bad line, whose number and reason come second
+    (None if every line was good). Bytes, not text: a line that is not UTF-8 is named exactly, and
+    the import's parsing processes get the file's lines as they are."""
+    items: list[tuple[int, Item]] = []
+    for number, raw in enumerate(lines, first):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return items, (number, "the file is not UTF-8")
+        if not text.strip():
+            continue
+        try:
+            items.append((number, parse_line(text, allow_deletion=delta)))
+        except _Bad as exc:
+            return items, (number, str(exc))
+    return items, None
+
+
+class Seen:
+    """Each personnummer once in an extract: checked in line order, across all its parts."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._pnrs: set[str] = set()
+
+    def check(self, number: int, pnr: str) -> None:
+        if pnr in self._pnrs:
+            raise ExtractError(self.source, number, "the same personnummer appears on an earlier line")
+        self._pnrs.add(pnr)

@@ -1,18 +1,31 @@
 """Loading an extract into the register, all or nothing.
 
-The extract is read line by line inside one transaction: each line is validated, turned into its
-register record and search rows, and written in batches. The first bad line raises, the
-transaction rolls back, and the register is exactly what it was: consumers never see half an
-extract, and a full extract's deletion of the old register is undone with it.
+The extract is read in parts of ``BATCH`` lines inside one transaction: each line is validated,
+turned into its register record and search rows, and each part is written as one batch. The first
+bad line raises, the transaction rolls back, and the register is exactly what it was: consumers
+never see half an extract, and a full extract's deletion of the old register is undone with it.
+
+A large extract's parts are parsed by processes of their own, one per core, while this process
+writes the parts already parsed in line order: parsing and checking every line is most of an
+import's work, and one Python process would leave the other core to the database alone. A part
+comes back as rows ready for the database, so little is left to do here but check that no
+personnummer recurs and write.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import itertools
+import multiprocessing
+import os
 import re
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -24,26 +37,84 @@ from ntjp_producer.hosp.models import HospPerson, HospSearch, HospState
 from ntjp_producer.hosp.names import name_key
 from ntjp_producer.storage import db
 
-BATCH = 5000
+BATCH = 5000  # lines a part: one parsing task, one write
+# An extract smaller than this is parsed in the importing process: starting the parsing processes
+# (0.3 s or so) would cost more than they save on a delta of a few thousand persons.
+PARALLEL_FROM = 8 * 2**20  # bytes, about 16,000 persons
 SEPARATOR = "\x1f"
 
+_SEARCH_COLUMNS = ("pnr", "profession", "birth_date", "county", "municipality", "given_key", "sort_key")
+SearchRow = tuple[str, str, str, str | None, str | None, str, str]  # in _SEARCH_COLUMNS' order
 
-def search_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+
+def search_rows(record: dict[str, Any]) -> list[SearchRow]:
+    """The person's rows in the search index: one per profession, and one with none ("")."""
     pnr = record["personnummer"]
     given = name_key(record["fornamn"])
-    base = {
-        "pnr": pnr,
-        "birth_date": personnummer.birth_date(pnr).strftime("%Y%m%d"),
-        "county": (record.get("folkbokforing") or {}).get("lan"),
-        "municipality": (record.get("folkbokforing") or {}).get("kommun"),
-        "given_key": given,
-        "sort_key": SEPARATOR.join((name_key(record["efternamn"]), given, pnr)),
-    }
+    place = record.get("folkbokforing") or {}
+    birth = personnummer.birth_date(pnr).strftime("%Y%m%d")
+    sort_key = SEPARATOR.join((name_key(record["efternamn"]), given, pnr))
     professions = sorted({leg["yrke"] for leg in record["legitimationer"]})
-    return [{**base, "profession": p} for p in ["", *professions]]
+    return [(pnr, p, birth, place.get("lan"), place.get("kommun"), given, sort_key) for p in ["", *professions]]
 
 
-_SEARCH_COLUMNS = ("pnr", "profession", "birth_date", "county", "municipality", "given_key", "sort_key")
+@dataclass(frozen=True)
+class _Part:
+    """A part of the extract made ready for the database: what a parsing process sends back."""
+
+    items: list[tuple[int, str]]  # (line number, personnummer) of every person and deletion, in line order
+    records: list[tuple[str, str]]  # (personnummer, record as JSON) of the persons to write
+    search: list[SearchRow]  # their search rows
+    failure: tuple[int, str] | None  # the first bad line's number and reason; nothing after it was read
+
+
+def _prepare(first: int, lines: list[bytes], delta: bool) -> _Part:
+    """Runs in a parsing process (or in this one, for a small extract)."""
+    parsed, failure = extract.parse_lines(first, lines, delta=delta)
+    items: list[tuple[int, str]] = []
+    records: list[tuple[str, str]] = []
+    search: list[SearchRow] = []
+    for number, item in parsed:
+        if isinstance(item, extract.Deletion):
+            items.append((number, item.pnr))
+            continue
+        pnr = item["personnummer"]
+        items.append((number, pnr))
+        records.append((pnr, orjson.dumps(item).decode()))
+        search.extend(search_rows(item))
+    return _Part(items, records, search, failure)
+
+
+def _parts(path: str, delta: bool, processes: int) -> Iterator[_Part]:
+    """The extract's parts, prepared, in line order; with ``processes``, that many parse ahead
+    (at most two parts each, so memory stays bounded whatever the extract's size)."""
+    with open(path, "rb") as fh:
+        chunks = iter(lambda: list(itertools.islice(fh, BATCH)), [])
+        numbered = zip(itertools.count(1, BATCH), chunks)
+        if processes == 0:
+            for first, lines in numbered:
+                yield _prepare(first, lines, delta)
+            return
+        # spawn, not fork: this process already runs threads (the writer, SQLAlchemy's pool).
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+            ahead: deque[Future[_Part]] = deque()
+            try:
+                for first, lines in numbered:
+                    ahead.append(pool.submit(_prepare, first, lines, delta))
+                    if len(ahead) > 2 * processes:
+                        yield ahead.popleft().result()
+                while ahead:
+                    yield ahead.popleft().result()
+            finally:  # stopped early (a bad line): parts not started yet are dropped
+                for future in ahead:
+                    future.cancel()
+
+
+def parsing_processes(path: str) -> int:
+    """How many processes parse this extract: one per core, or none for a small one."""
+    return (os.cpu_count() or 1) if Path(path).stat().st_size >= PARALLEL_FROM else 0
+
+
 _SQLITE_SEARCH = "INSERT INTO hosp_search ({}) VALUES ({})".format(  # noqa: S608 - constant column names
     ", ".join(_SEARCH_COLUMNS), ", ".join("?" for _ in _SEARCH_COLUMNS)
 )
@@ -70,9 +141,7 @@ class _Writer:
         if self.dialect == "sqlite":
             self.dbapi.execute(f"PRAGMA cache_size = {int(self.default_cache)}")
 
-    def __call__(self, people: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
-        records = [(p["pnr"], orjson.dumps(p["record"]).decode()) for p in people]
-        search = [tuple(r[c] for c in _SEARCH_COLUMNS) for r in rows]
+    def __call__(self, records: list[tuple[str, str]], search: list[SearchRow]) -> None:
         if self.dialect == "postgresql":
             with self.dbapi.cursor() as cur:
                 with cur.copy(f"COPY hosp_person{self.suffix} (pnr, record, imported_at) FROM STDIN") as copy:
@@ -182,11 +251,15 @@ class ExtractReport:
     seconds: float
 
 
-def import_extract(sessions: sessionmaker[Session], path: str, *, delta: bool = False) -> ExtractReport:
-    """Raises extract.ExtractError (nothing applied) for a bad line."""
+def import_extract(sessions: sessionmaker[Session], path: str, *, delta: bool = False,
+                   processes: int | None = None) -> ExtractReport:  # fmt: skip
+    """Raises extract.ExtractError (nothing applied) for a bad line. ``processes``: how many
+    processes parse the extract (0: this one); by default ``parsing_processes``."""
     started = time.perf_counter()
     now = dt.datetime.now(dt.UTC)
     upserted = deleted = lines = 0
+    if processes is None:
+        processes = parsing_processes(path)
     with sessions() as session, session.begin():
         conn = session.connection()
         dbapi, full = conn.connection.driver_connection, not delta
@@ -199,49 +272,41 @@ def import_extract(sessions: sessionmaker[Session], path: str, *, delta: bool = 
                 indexes.drop()
             session.execute(delete(HospSearch))
             session.execute(delete(HospPerson))
-        people: list[dict[str, Any]] = []
-        rows: list[dict[str, Any]] = []
-        gone: list[str] = []
 
         write = _Writer(conn, now, suffix=_Shadow.SUFFIX if shadow is not None else "")
-        # The database stores one batch (in its own process, or in SQLite's C code, without the GIL)
-        # while this thread reads and checks the next: one writer thread, one batch in flight, and
-        # the session is only ever used by one thread at a time.
+        # The database stores one part (in its own process, or in SQLite's C code, without the GIL)
+        # while this thread checks the next: one writer thread, one part in flight, and the
+        # session is only ever used by one thread at a time.
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hosp-import")
         pending: Future | None = None
 
-        def apply(people: list[dict], rows: list[dict], gone: list[str]) -> None:
-            if delta:
-                changed = gone + [p["pnr"] for p in people]
-                if changed:
-                    session.execute(delete(HospSearch).where(HospSearch.pnr.in_(changed)))
-                    session.execute(delete(HospPerson).where(HospPerson.pnr.in_(changed)))
-            if people:
-                write(people, rows)
+        def apply(part: _Part) -> None:
+            if delta and part.items:
+                changed = [pnr for _, pnr in part.items]
+                session.execute(delete(HospSearch).where(HospSearch.pnr.in_(changed)))
+                session.execute(delete(HospPerson).where(HospPerson.pnr.in_(changed)))
+            if part.records:
+                write(part.records, part.search)
 
-        def flush() -> None:
-            nonlocal pending, people, rows, gone
-            if pending is not None:
-                pending.result()  # the previous batch's error, if any, stops the import here
-            pending = writer.submit(apply, people, rows, gone)
-            people, rows, gone = [], [], []
-
+        seen = extract.Seen(str(path))
         try:
-            for number, item in extract.read(path, delta=delta):
-                lines = number
-                if isinstance(item, extract.Deletion):
-                    gone.append(item.pnr)
-                    deleted += 1
-                else:
-                    people.append({"pnr": item["personnummer"], "record": item})
-                    rows.extend(search_rows(item))
-                    upserted += 1
-                if len(people) + len(gone) >= BATCH:
-                    flush()
+            with contextlib.closing(_parts(path, delta, processes)) as parts:
+                for part in parts:
+                    for number, pnr in part.items:
+                        seen.check(number, pnr)
+                    if part.items:
+                        lines = part.items[-1][0]
+                    if part.failure is not None:
+                        raise extract.ExtractError(str(path), *part.failure)
+                    upserted += len(part.records)
+                    deleted += len(part.items) - len(part.records)
+                    if pending is not None:
+                        pending.result()  # the previous part's error, if any, stops the import here
+                    pending = writer.submit(apply, part)
             if not delta and upserted == 0:
                 raise extract.ExtractError(str(path), lines, "a full extract without persons would empty the register")
-            flush()
-            pending.result()
+            if pending is not None:
+                pending.result()
             if indexes is not None:
                 indexes.build()
             if shadow is not None:
