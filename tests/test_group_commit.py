@@ -125,6 +125,97 @@ def test_a_failed_transaction_fails_every_caller_in_it_and_keeps_nothing_of_it(t
     assert len(acknowledged) + len(refused) == len(items)
 
 
+def _wal_engine(tmp_path):
+    """A database file as the producer opens one (``db.engine_for``: WAL mode, synchronous FULL)."""
+    path = tmp_path / "w.db"
+    engine = db.engine_for(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (item TEXT PRIMARY KEY)"))
+    return engine, path
+
+
+def _flushes_of_log(monkeypatch, path, on_flush):
+    """Every fsync of the database's log, as it happens: ``on_flush()`` runs first (it may block),
+    then the real fsync. The only way to see, short of cutting the power, that an answer waits for
+    its record to reach the disk."""
+    real_fsync, log = os.fsync, f"{path}-wal"
+
+    def fsync(fd):
+        if os.readlink(f"/proc/self/fd/{fd}") == log:
+            on_flush()
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+def test_a_caller_is_released_once_the_log_holding_its_record_is_flushed_and_the_next_commit_need_not_wait(
+    tmp_path, monkeypatch
+):
+    """SQLite, WAL mode: the group commits without SQLite's own flush and then flushes the log
+    itself, after the writers' lock is let go. So a caller is answered only once its record is on
+    disk (as with synchronous=FULL), while the next caller's record is committed meanwhile."""
+    engine, path = _wal_engine(tmp_path)
+    group = GroupCommit(engine, _insert)
+    first_flushing, let_first_flush = threading.Event(), threading.Event()
+    flushes = []
+
+    def on_flush():
+        flushes.append(threading.current_thread().name)
+        if len(flushes) == 1:
+            first_flushing.set()
+            let_first_flush.wait(10)
+
+    _flushes_of_log(monkeypatch, path, on_flush)
+    released = {}
+
+    def caller(item):
+        group.submit(item)
+        released[item] = time.monotonic()
+
+    reader = sqlite3.connect(path)
+
+    def committed(item):
+        return reader.execute("SELECT 1 FROM t WHERE item = ?", (item,)).fetchone() is not None
+
+    first = threading.Thread(target=caller, args=("first",), name="first")
+    first.start()
+    assert first_flushing.wait(10), "the log was not flushed after the commit"
+    assert committed("first") and "first" not in released, "released before its record was flushed"
+    second = threading.Thread(target=caller, args=("second",), name="second")
+    second.start()
+    second.join(10)
+    assert committed("second") and "second" in released, "the next commit waited for the last one's flush"
+    assert "first" not in released
+    let_first_flush.set()
+    first.join(10)
+    assert "first" in released and flushes == ["first", "second"]
+    with engine.connect() as conn:  # every other connection keeps SQLite's own flush at each commit
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    reader.close()
+
+
+def test_a_log_that_cannot_be_flushed_fails_the_callers_whose_records_it_holds(tmp_path, monkeypatch):
+    """A flush that fails (a disk error): the records may be committed but are not known to be
+    durable, so their callers get the failure and withhold their answers; the next call, once the
+    disk answers again, is committed and flushed as ever."""
+    engine, path = _wal_engine(tmp_path)
+    group = GroupCommit(engine, _insert)
+    failing = [True]
+
+    def on_flush():
+        if failing[0]:
+            raise OSError(5, "Input/output error")
+
+    _flushes_of_log(monkeypatch, path, on_flush)
+    with pytest.raises(NotCommitted) as refused:
+        group.submit("unflushed")
+    assert isinstance(refused.value.orig, OSError)
+    failing[0] = False
+    group.submit("later")
+    with sqlite3.connect(path) as reader:
+        assert reader.execute("SELECT 1 FROM t WHERE item = 'later'").fetchone() == (1,)
+
+
 def _get_bodies(persons: list[dict]) -> list[str]:
     return [f"<r:personalIdentityNumber>{p['personnummer']}</r:personalIdentityNumber>" for p in persons]
 

@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from ntjp_producer.storage import checkpoint
 from ntjp_producer.storage.db import write_durably
+from ntjp_producer.storage.synced_log import SyncedLog
 
 
 class NotCommitted(Exception):
@@ -73,6 +74,7 @@ class GroupCommit:
         # thread of its own, not inside the commits callers wait for.
         self._file = os.path.abspath(path) if path and path != ":memory:" else None
         self._checkpoints = checkpoint.for_database(self._file) if self._file else None
+        self._log = SyncedLog(engine, self._file) if self._file else None
         self.batches = 0  # transactions committed or tried, for the benchmark and the tests
         self.items = 0
 
@@ -123,16 +125,28 @@ class GroupCommit:
         # lock), not before: every record queued while another process was committing joins this
         # commit, so the busier the database, the more records each flush to disk carries. The
         # leader is always at the head of the queue, so its own record is in its batch.
+        #
+        # SQLite: the transaction is committed without a flush (``SyncedLog``), the writers' lock and
+        # the lead are passed on, and only then is the log flushed to disk, the batch's callers
+        # released once it is. The next batch's statements run while this one's flush is under way.
         batch: list[_Ticket] | None = None
         error: BaseException | None = None
+        passed = False
         try:
             with self._writers():
                 batch = self._take()
                 items = [t.item for t in batch]
-                written = self._written
-                write_durably(self._engine, lambda conn: self._write(conn, items),
-                              None if written is None else lambda conn: written(conn, items))  # fmt: skip
-        except BaseException as exc:  # whatever it was, nobody in this batch was committed
+                if self._log is not None:
+                    self._log.commit(lambda conn: self._write(conn, items))
+                else:
+                    written = self._written
+                    write_durably(self._engine, lambda conn: self._write(conn, items),
+                                  None if written is None else lambda conn: written(conn, items))  # fmt: skip
+            if self._log is not None:
+                self._pass_lead()
+                passed = True
+                self._log.sync()
+        except BaseException as exc:  # whatever it was, nobody in this batch was acknowledged
             error = exc
             if not isinstance(exc, Exception):
                 raise
@@ -142,15 +156,21 @@ class GroupCommit:
             with self._lock:
                 self.batches += 1
                 self.items += len(batch)
-                following = self._queue[0] if self._queue else None
-                if following is None:
-                    self._busy = False
-                else:
-                    following.lead = True
             for t in batch:
                 t.error, t.done = error, True
                 t.event.set()
-            if following is not None:
-                following.event.set()
+            if not passed:
+                self._pass_lead()
         if error is None and self._checkpoints is not None:  # after the callers are released
             self._checkpoints.wrote()
+
+    def _pass_lead(self) -> None:
+        """The first caller queued, if any, becomes the next writer."""
+        with self._lock:
+            following = self._queue[0] if self._queue else None
+            if following is None:
+                self._busy = False
+            else:
+                following.lead = True
+        if following is not None:
+            following.event.set()

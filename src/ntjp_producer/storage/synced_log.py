@@ -1,0 +1,91 @@
+"""SQLite commits whose flush to disk is taken outside the writers' lock.
+
+With ``synchronous=FULL`` (SQLite's default) a commit in WAL mode appends its frames to the log and
+then flushes the log (fsync) before it returns, holding the database's write lock, and ours
+(``group_commit``), the while: every other worker's commit waits for this one's flush. Here the
+group's connection commits with ``synchronous=NORMAL`` (the frames are written to the log, not yet
+flushed; a killed process loses nothing, the kernel holds them) and the group then flushes the log
+file itself, after the locks are let go, before any caller in the batch is answered. A flush makes
+durable everything written to the file before it, so the answer still leaves only once its record
+would survive a power cut, as with FULL; the next batch's statements run meanwhile.
+
+The log is SQLite's ``<database>-wal`` file (https://sqlite.org/wal.html). It exists while a
+connection is open, and the group's own connection stays open, so the file flushed is the one the
+commit wrote. Its directory entry is flushed once per process as well, for a log made anew.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine
+
+
+class SyncedLog:
+    """One database file's connection for group commits, and the flush of its log. Its commits are
+    made by one leader at a time (the writers' lock); flushes may overlap."""
+
+    def __init__(self, engine: Engine, path: str) -> None:
+        self._engine = engine
+        self._wal = path + "-wal"
+        self._dir = os.path.dirname(path) or "."
+        self._conn: Any = None
+        self._pid: int | None = None
+        self._flushes = False
+        self._dir_synced_in: int | None = None
+        self._lock = threading.Lock()
+
+    def commit(self, write: Callable[[Any], None]) -> None:
+        """``write(conn)`` on this process's connection, committed, not yet flushed; rolled back
+        if it raises (and the connection replaced if the rollback fails too)."""
+        conn = self._connection()
+        try:
+            write(conn)
+            conn.commit()
+        except BaseException:
+            try:
+                conn.rollback()
+            except Exception:
+                self._drop()
+            raise
+
+    def sync(self) -> None:
+        """Flushes the log to disk: every commit made before this call is then durable."""
+        if not self._flushes:  # not in WAL mode: the commit flushed (synchronous=FULL)
+            return
+        fd = os.open(self._wal, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if self._dir_synced_in != os.getpid():
+            fd = os.open(self._dir, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._dir_synced_in = os.getpid()
+
+    def _connection(self):
+        if self._conn is None or self._pid != os.getpid():  # a connection of its own after fork
+            with self._lock:
+                if self._conn is None or self._pid != os.getpid():
+                    fairy = self._engine.raw_connection()  # the engine's pragmas and lock timeout
+                    conn = fairy.driver_connection
+                    fairy.detach()  # this process's for good: not handed back to the pool
+                    (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+                    # Only a log can be flushed on its own; another journal keeps SQLite's own flushes.
+                    self._flushes = mode.lower() == "wal"
+                    if self._flushes:
+                        conn.execute("PRAGMA synchronous=NORMAL")
+                    self._conn, self._pid = conn, os.getpid()
+        return self._conn
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        with contextlib.suppress(Exception):  # broken already; a new one is opened on the next commit
+            conn.close()
