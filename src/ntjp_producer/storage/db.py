@@ -335,16 +335,25 @@ def _committed(conn):
     """A pooled connection's block: committed if it returns, rolled back if it raises; a
     connection that broke (its rollback fails too) is not pooled again."""
     try:
+        with transaction(conn, conn.invalidate):
+            yield conn
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def transaction(conn, broken: Callable[[], None]):
+    """A driver-level connection's block: committed if it returns, rolled back if it raises;
+    ``broken()`` if the rollback fails too (the connection is then of no more use)."""
+    try:
         yield conn
         conn.commit()
     except BaseException:
         try:
             conn.rollback()
         except Exception:
-            conn.invalidate()
+            broken()
         raise
-    finally:
-        conn.close()
 
 
 @functools.lru_cache(maxsize=256)

@@ -126,9 +126,10 @@ class GroupCommit:
         # commit, so the busier the database, the more records each flush to disk carries. The
         # leader is always at the head of the queue, so its own record is in its batch.
         #
-        # SQLite: the transaction is committed without a flush (``SyncedLog``), the writers' lock and
-        # the lead are passed on, and only then is the log flushed to disk, the batch's callers
-        # released once it is. The next batch's statements run while this one's flush is under way.
+        # Once committed, the writers' lock and the lead are passed on before the batch's callers
+        # are released. SQLite: the commit was made without a flush (``SyncedLog``), and the log is
+        # flushed to disk only now, the callers released once it is: the next batch's statements
+        # run while this one's flush is under way.
         batch: list[_Ticket] | None = None
         error: BaseException | None = None
         passed = False
@@ -142,9 +143,9 @@ class GroupCommit:
                     written = self._written
                     write_durably(self._engine, lambda conn: self._write(conn, items),
                                   None if written is None else lambda conn: written(conn, items))  # fmt: skip
+            self._pass_lead()
+            passed = True
             if self._log is not None:
-                self._pass_lead()
-                passed = True
                 self._log.sync()
         except BaseException as exc:  # whatever it was, nobody in this batch was acknowledged
             error = exc

@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine
 
+from ntjp_producer.storage import db
+
 
 class SyncedLog:
-    """One database file's connection for group commits, and the flush of its log. Its commits are
-    made by one leader at a time (the writers' lock); flushes may overlap."""
+    """One database file's connection for group commits, and the flush of its log. Only the
+    group's leader commits, one at a time; flushes may overlap."""
 
     def __init__(self, engine: Engine, path: str) -> None:
         self._engine = engine
@@ -35,57 +36,46 @@ class SyncedLog:
         self._dir = os.path.dirname(path) or "."
         self._conn: Any = None
         self._pid: int | None = None
-        self._flushes = False
-        self._dir_synced_in: int | None = None
-        self._lock = threading.Lock()
+        self._flushes = False  # WAL mode: the commits leave the flush to ``sync``
+        self._dir_synced = False
 
     def commit(self, write: Callable[[Any], None]) -> None:
         """``write(conn)`` on this process's connection, committed, not yet flushed; rolled back
         if it raises (and the connection replaced if the rollback fails too)."""
-        conn = self._connection()
-        try:
+        with db.transaction(self._connection(), self._drop) as conn:
             write(conn)
-            conn.commit()
-        except BaseException:
-            try:
-                conn.rollback()
-            except Exception:
-                self._drop()
-            raise
 
     def sync(self) -> None:
         """Flushes the log to disk: every commit made before this call is then durable."""
         if not self._flushes:  # not in WAL mode: the commit flushed (synchronous=FULL)
             return
-        fd = os.open(self._wal, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if self._dir_synced_in != os.getpid():
-            fd = os.open(self._dir, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            self._dir_synced_in = os.getpid()
+        _fsync(self._wal)
+        if not self._dir_synced:
+            _fsync(self._dir)
+            self._dir_synced = True
 
     def _connection(self):
         if self._conn is None or self._pid != os.getpid():  # a connection of its own after fork
-            with self._lock:
-                if self._conn is None or self._pid != os.getpid():
-                    fairy = self._engine.raw_connection()  # the engine's pragmas and lock timeout
-                    conn = fairy.driver_connection
-                    fairy.detach()  # this process's for good: not handed back to the pool
-                    (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
-                    # Only a log can be flushed on its own; another journal keeps SQLite's own flushes.
-                    self._flushes = mode.lower() == "wal"
-                    if self._flushes:
-                        conn.execute("PRAGMA synchronous=NORMAL")
-                    self._conn, self._pid = conn, os.getpid()
+            fairy = self._engine.raw_connection()  # the engine's pragmas and lock timeout
+            conn = fairy.driver_connection
+            fairy.detach()  # this process's for good: not handed back to the pool
+            (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+            # Only a log can be flushed on its own; another journal keeps SQLite's own flushes.
+            self._flushes = mode.lower() == "wal"
+            if self._flushes:
+                conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn, self._pid, self._dir_synced = conn, os.getpid(), False
         return self._conn
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
         with contextlib.suppress(Exception):  # broken already; a new one is opened on the next commit
             conn.close()
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
