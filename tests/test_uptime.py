@@ -1,5 +1,5 @@
 """Uptime as the platform sees it: a producer stopped for a while inside service hours shows the lost
-time in the report (within one probe interval of the truth) and a breach, although no call was made
+time in the report (within a probe interval of the truth for each stop) and a breach, although no call was made
 and none failed: the per-call figures alone would still say 100 %."""
 
 from __future__ import annotations
@@ -65,7 +65,12 @@ def test_a_stopped_producer_loses_uptime_and_the_report_says_so(tls_dir, tmp_pat
     said = [line for log in ("first.log", "second.log") for line in (tmp_path / log).read_text().splitlines()
             if "probe" in line]  # fmt: skip
     print("what the probers logged:", *said or ["nothing"], sep="\n")
-    assert abs(uptime["down_seconds"] - truth) <= INTERVAL + 0.5, (uptime, truth)
+    # A successful round stands for the interval after it, so the round just before each of the two
+    # stops (the one in the middle, the last) may hide up to an interval of it: the report may fall
+    # short of the truth by two intervals. It may exceed it by one: the first round after the restart
+    # can come up to an interval after the producer answers again.
+    short = truth - uptime["down_seconds"]
+    assert -(INTERVAL + 0.5) <= short <= 2 * INTERVAL + 0.5, (uptime, truth)
     assert uptime["uptime"] < 0.995
     assert [b["breach"].split(":")[0] for b in report["breaches"] if b["contract"] is None] == ["uptime"]
     assert report["days"] == [] or all(d["call_success"] in (None, 1.0) for d in report["days"]), \
