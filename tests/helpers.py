@@ -86,10 +86,26 @@ class ValidatingPlugin(HistoryPlugin):
         return super().ingress(envelope, http_headers, operation)
 
 
+# Ports for the servers tests start: below the kernel's ephemeral range (32768 and up, where every
+# outgoing connection's own port and every bind to port 0 land), in a block of 2,000 of each pytest
+# process's own. A port asked of the kernel (bind to 0, then closed) can be handed out again before the
+# server binds it: to the other pytest-xdist process's server, or as an outgoing connection's port.
+# CI once sent the test's plain-HTTP /metrics request to the other process's TLS port that way.
+_PORT_BLOCK = 2000
+_PORT_BASE = 20000 + _PORT_BLOCK * (int(os.environ.get("PYTEST_XDIST_WORKER", "gw-1")[2:]) + 1) % 12000
+_next_port = iter(range(_PORT_BASE, _PORT_BASE + _PORT_BLOCK))
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on, not handed out before by this process."""
+    for port in _next_port:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # held by something else on this machine (or a closed test server's TIME_WAIT)
+            return port
+    raise RuntimeError(f"the ports {_PORT_BASE}-{_PORT_BASE + _PORT_BLOCK - 1} are used up")
 
 
 @dataclass
@@ -224,6 +240,10 @@ def start_server(
             raise RuntimeError(f"server exited: {log_path.read_text()[-3000:]}")
         try:
             if server.session().get(f"{server.base_url}{READY_PATH[service]}", timeout=2).status_code == 200:
+                if "operations listener not started" in log_path.read_text():
+                    # The producer serves on without it; a test would then ask whatever holds that port.
+                    stop_server(server)
+                    raise RuntimeError(f"operations listener not started: {log_path.read_text()[-3000:]}")
                 return server
         except requests.RequestException:
             time.sleep(0.2)
