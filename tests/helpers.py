@@ -91,8 +91,11 @@ class ValidatingPlugin(HistoryPlugin):
 # process's own. A port asked of the kernel (bind to 0, then closed) can be handed out again before the
 # server binds it: to the other pytest-xdist process's server, or as an outgoing connection's port.
 # CI once sent the test's plain-HTTP /metrics request to the other process's TLS port that way.
+# Blocks from 20000 to 29999 (the cluster's own ports start at 31000, deploy/README.md): the run
+# without pytest-xdist has the first, pytest-xdist's processes gw0, gw1, ... the ones after it.
 _PORT_BLOCK = 2000
-_PORT_BASE = 20000 + _PORT_BLOCK * (int(os.environ.get("PYTEST_XDIST_WORKER", "gw-1")[2:]) + 1) % 12000
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+_PORT_BASE = 20000 + _PORT_BLOCK * ((int(_worker.removeprefix("gw")) + 1 if _worker else 0) % 5)
 _next_port = iter(range(_PORT_BASE, _PORT_BASE + _PORT_BLOCK))
 
 
