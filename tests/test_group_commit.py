@@ -135,17 +135,21 @@ def _wal_engine(tmp_path):
 
 
 def _flushes_of_log(monkeypatch, path, on_flush):
-    """Every fsync of the database's log, as it happens: ``on_flush()`` runs first (it may block),
-    then the real fsync. The only way to see, short of cutting the power, that an answer waits for
-    its record to reach the disk."""
-    real_fsync, log = os.fsync, f"{path}-wal"
+    """Every flush of the database's log to disk (``fsync`` or ``fdatasync``), as it happens:
+    ``on_flush()`` runs first (it may block), then the real flush. The only way to see, short of
+    cutting the power, that an answer waits for its record to reach the disk."""
+    log = f"{path}-wal"
 
-    def fsync(fd):
-        if os.readlink(f"/proc/self/fd/{fd}") == log:
-            on_flush()
-        real_fsync(fd)
+    def watched(real):
+        def flush(fd):
+            if os.readlink(f"/proc/self/fd/{fd}") == log:
+                on_flush()
+            real(fd)
 
-    monkeypatch.setattr(os, "fsync", fsync)
+        return flush
+
+    monkeypatch.setattr(os, "fsync", watched(os.fsync))
+    monkeypatch.setattr(os, "fdatasync", watched(os.fdatasync))
 
 
 def test_a_caller_is_released_once_the_log_holding_its_record_is_flushed_and_the_next_commit_need_not_wait(
