@@ -38,7 +38,7 @@ def test_each_pytest_process_has_a_block_of_its_own():
         out = subprocess.run([sys.executable, "-c", code], env=env, cwd=helpers.REPO, capture_output=True,
                              text=True, check=True)  # fmt: skip
         first[worker] = int(out.stdout)
-    blocks = {port // 2000 for port in first.values()}
+    blocks = {port // helpers._PORT_BLOCK for port in first.values()}
     assert len(blocks) == 3, first
 
 
